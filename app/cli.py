@@ -1,0 +1,79 @@
+"""The `zhida` command line: one root Typer app; each command group lives in app/commands/.
+
+User errors (bad input, missing KB, a model that cannot load) print a one-line
+reason on stderr and exit non-zero; tracebacks only appear with -v.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from app.errors import UserError
+
+cli = typer.Typer(
+    name="zhida",
+    help="Zhida (知答): ask questions of your own documents, locally.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_state = {"verbose": False}
+
+
+@cli.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show debug logs and full tracebacks."),
+) -> None:
+    """Zhida (知答): ask questions of your own documents, locally."""
+    _state["verbose"] = verbose
+    setup_logging(verbose)
+
+
+def setup_logging(verbose: bool) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s", force=True)
+    for noisy in ("jieba", "httpx", "urllib3", "filelock", "faiss", "sentence_transformers", "pdfminer"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.ERROR)
+
+
+def _register_commands() -> None:
+    # Imported here so a broken optional command module never breaks `zhida --help`.
+    from app.commands import register
+
+    register(cli)
+
+
+def main() -> None:
+    _register_commands()
+    try:
+        cli(standalone_mode=False)
+    except UserError as exc:
+        if _state["verbose"]:
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors and unexpected failures
+        import click
+
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            typer.echo("aborted", err=True)
+            sys.exit(1)
+        if _state["verbose"]:
+            raise
+        typer.echo(f"error: {type(exc).__name__}: {exc} (run with -v for details)", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""Values the knowledge layer hands to the app (answering, CLI, API)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from retrieval.types import Hit
+
+
+@dataclass(frozen=True)
+class RetrievedChunk:
+    """A retrieved passage with everything needed to cite it."""
+
+    chunk_id: str
+    text: str
+    source: str  # the document's path (or upload name) as the user knows it
+    score: float
+    page: int | None = None
+    page_end: int | None = None
+    heading_path: tuple[str, ...] = ()
+    hit: Hit | None = None  # retriever evidence: found_by, dense/sparse/rerank scores
+
+    @property
+    def heading(self) -> str:
+        return " > ".join(self.heading_path)
+
+
+@dataclass
+class FileResult:
+    """One line of an ingest report."""
+
+    path: str
+    status: str  # "added" | "updated" | "unchanged" | "removed" | "failed" | "skipped"
+    chunks: int = 0
+    reason: str = ""  # failure reason, one line
+    error_kind: str = ""  # IngestError.kind for failures
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SyncReport:
+    """What an ingest run did; the CLI prints it, the API returns it as JSON."""
+
+    files: list[FileResult] = field(default_factory=list)
+    embedded_chunks: int = 0
+    seconds: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(1 for f in self.files if f.status == status)
+
+    def summary(self) -> dict[str, int]:
+        return {s: self.count(s) for s in ("added", "updated", "removed", "unchanged", "failed")}
