@@ -1,0 +1,1 @@
+"""Peer systems the benchmarks compare Zhida with. Benchmark-only: the app never imports these."""
