@@ -1,0 +1,1 @@
+"""Gradio web UI (mounted at / by app.server)."""

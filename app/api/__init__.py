@@ -1,0 +1,35 @@
+"""The REST API: knowledge bases, documents, ingest jobs, search, chat (SSE) and /v1 OpenAI-compatible chat."""
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from app.api.context import AppContext
+from app.api.errors import install_error_handlers
+
+
+def create_api(ctx: AppContext) -> FastAPI:
+    from app.api import routes_chat, routes_kb
+
+    app = FastAPI(
+        title="Zhida (知答) API",
+        version="1",
+        description="Local knowledge-base Q&A. Errors are `{\"error\": {\"message\", \"type\"}}`. When the server "
+                    "has an access token, send `Authorization: Bearer <token>` or `X-Zhida-Token`.",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.zhida = ctx
+    install_error_handlers(app)
+
+    @app.get("/health", summary="Liveness: always open, reveals nothing")
+    def health():
+        return {"status": "ok"}
+
+    app.include_router(routes_kb.build_router(ctx))
+    app.include_router(routes_chat.build_router(ctx))
+
+    @app.on_event("shutdown")
+    def _stop_jobs() -> None:
+        ctx.jobs.shutdown(wait=False)
+
+    return app

@@ -1,0 +1,336 @@
+"""What the API and the web UI share: settings, the KB catalog, loaded models and the job runner.
+
+This is the one place the server touches the knowledge layer and the answering
+code; routes and UI callbacks call these methods and get plain JSON-ready
+dicts back, or an `ApiError` with the HTTP status that fits.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+from app.api.errors import ApiError
+from app.api.uploads import SavedUpload
+from app.jobs import Job, JobRunner
+
+UPLOADS = "uploads"
+STAGING = ".incoming"
+
+
+class AppContext:
+    def __init__(self, settings: dict[str, Any], *, jobs: JobRunner | None = None, backend: Any = None):
+        self.settings = settings
+        self.jobs = jobs or JobRunner(max_workers=2)
+        if backend is None:
+            from app.api.backend import Backend
+
+            backend = Backend(settings)
+        self.backend = backend
+
+    # ---- settings ---------------------------------------------------------------
+    def upload_limits(self) -> dict[str, int]:
+        srv = self.settings.get("server") or {}
+        return {"max_bytes": int(float(srv.get("max_upload_mb", 200)) * 1024 * 1024),
+                "max_files": int(srv.get("max_upload_files", 50))}
+
+    def supported_suffixes(self) -> list[str]:
+        return sorted({s.lower() for s in self.backend.supported_suffixes()})
+
+    def llm_choices(self) -> list[str]:
+        return self.backend.llm_choices()
+
+    def defaults(self) -> dict[str, Any]:
+        r = self.settings.get("retrieval") or {}
+        return {"k": int(r.get("top_k", 5)), "mode": r.get("mode", "hybrid"), "rerank": bool(r.get("rerank", False)),
+                "llm": (self.settings.get("answer") or {}).get("llm", "extractive"),
+                "embedding_model": (self.settings.get("embedding") or {}).get("model"),
+                "chunk_size": (self.settings.get("chunking") or {}).get("chunk_size", 500),
+                "chunk_overlap": (self.settings.get("chunking") or {}).get("chunk_overlap", 80)}
+
+    # ---- knowledge bases ----------------------------------------------------------
+    def list_kbs(self) -> list[dict[str, Any]]:
+        out = []
+        for name in self.backend.kb_names():
+            try:
+                out.append(self.backend.kb_info(name))
+            except Exception as exc:  # one broken KB must not hide the others
+                out.append({"name": name, "error": str(exc)})
+        return out
+
+    def require_kb(self, name: str) -> None:
+        if not self.backend.kb_exists(name):
+            raise ApiError(404, f"no knowledge base named {name!r}", "not_found")
+
+    def kb_info(self, name: str) -> dict[str, Any]:
+        self.require_kb(name)
+        info = self.backend.kb_info(name)
+        info["busy"] = self.jobs.busy(name)
+        return info
+
+    def create_kb(self, name: str, *, embedding_model: str | None = None, chunk_size: int | None = None,
+                  chunk_overlap: int | None = None) -> dict[str, Any]:
+        name = (name or "").strip()
+        if not name:
+            raise ApiError(400, "a knowledge base needs a name", "bad_request")
+        if self.backend.kb_exists(name):
+            raise ApiError(409, f"knowledge base {name!r} already exists", "exists")
+        if chunk_size is not None and chunk_overlap is not None and chunk_overlap >= chunk_size:
+            raise ApiError(400, "chunk_overlap must be smaller than chunk_size", "bad_request")
+        self.backend.create_kb(name, embedding_model=embedding_model, chunk_size=chunk_size,
+                               chunk_overlap=chunk_overlap)
+        return self.backend.kb_info(name)
+
+    def delete_kb(self, name: str) -> None:
+        self.require_kb(name)
+        if self.jobs.busy(name):
+            raise ApiError(409, f"knowledge base {name!r} is busy: an ingest job is running; try again when it ends",
+                           "busy")
+        self.backend.delete_kb(name)
+
+    def kb_dir(self, name: str) -> Path:
+        self.require_kb(name)
+        return Path(self.backend.kb_path(name))
+
+    def staging_dir(self, name: str) -> Path:
+        return self.kb_dir(name) / UPLOADS / STAGING
+
+    def uploads_dir(self, name: str) -> Path:
+        return self.kb_dir(name) / UPLOADS
+
+    def check_not_locked_elsewhere(self, name: str) -> None:
+        """409 when another process (a CLI `zhida ingest`) holds the KB's writer lock."""
+        if not self.jobs.busy(name) and self.backend.locked_elsewhere(name):
+            raise ApiError(409, f"knowledge base {name!r} is busy: another ingest is writing to it; "
+                                "queries still work, try the upload again when it ends", "busy")
+
+    # ---- documents ------------------------------------------------------------------
+    def _display_name(self, name: str, source: str) -> str:
+        return Path(str(source).replace("\\", "/")).name or str(source)
+
+    def documents(self, name: str) -> list[dict[str, Any]]:
+        self.require_kb(name)
+        docs = self.backend.documents(name)
+        for d in docs:
+            d.setdefault("name", self._display_name(name, d.get("source", "")))
+        return docs
+
+    def delete_document(self, name: str, doc_id: str) -> dict[str, Any]:
+        self.require_kb(name)
+        doc = next((d for d in self.documents(name) if str(d["id"]) == str(doc_id)), None)
+        if doc is None:
+            raise ApiError(404, f"no document {doc_id!r} in knowledge base {name!r}", "not_found")
+        if self.jobs.busy(name) or self.backend.locked_elsewhere(name):
+            raise ApiError(409, f"knowledge base {name!r} is busy: an ingest is writing to it; try again when it ends",
+                           "busy")
+        self.backend.delete_document(name, doc["id"])
+        # the uploaded copy goes too (only ever a file inside this KB's uploads folder)
+        src = Path(str(doc.get("source", "")))
+        uploads = self.uploads_dir(name).resolve()
+        try:
+            if src.is_file() and src.resolve().is_relative_to(uploads):
+                src.unlink()
+        except OSError:
+            pass
+        return {"deleted": str(doc["id"]), "name": doc.get("name")}
+
+    # ---- ingest jobs -------------------------------------------------------------------
+    def start_upload_job(self, name: str, saved: list[SavedUpload], rejected: list[dict] | None = None) -> Job:
+        staging = saved[0].path.parent if saved else None
+        uploads = self.uploads_dir(name)
+        names = {s.name: s.original_name for s in saved}
+
+        def work(job: Job) -> None:
+            try:
+                if not saved:
+                    self.jobs.update(job, summary={"failed": len(rejected or [])})
+                    return
+                final: list[Path] = []
+                for s in saved:  # into place under the KB's uploads folder; same name = same document
+                    dest = uploads / s.name
+                    os.replace(s.path, dest)
+                    final.append(dest)
+                self._run_ingest(job, name, final, names, extra_rows=rejected or [])
+            finally:
+                if staging is not None:
+                    shutil.rmtree(staging, ignore_errors=True)
+
+        return self.jobs.submit(name, "upload", work, total=len(saved), files=list(rejected or []),
+                                meta={"files": [s.original_name for s in saved]})
+
+    def start_upload_job_from_paths(self, name: str, paths: list[str]) -> Job:
+        """The web UI's uploads (already on disk in Gradio's cache): same checks, same job."""
+        from app.api.uploads import sanitize_filename, suffix_of
+
+        self.require_kb(name)
+        self.check_not_locked_elsewhere(name)
+        limits = self.upload_limits()
+        if len(paths) > limits["max_files"]:
+            raise ApiError(413, f"too many files in one upload (limit {limits['max_files']})", "too_many_files")
+        suffixes = set(self.supported_suffixes())
+        staging = self.staging_dir(name) / uuid.uuid4().hex
+        staging.mkdir(parents=True)
+        saved: list[SavedUpload] = []
+        rejected: list[dict] = []
+        for p in paths:
+            src = Path(p)
+            original = src.name
+            safe = sanitize_filename(original)
+            if suffix_of(safe) not in suffixes:
+                rejected.append({"name": original, "path": original, "status": "failed", "chunks": 0,
+                                 "reason": f"unsupported file type {suffix_of(safe) or '(no extension)'}",
+                                 "error_kind": "unsupported"})
+                continue
+            size = src.stat().st_size
+            if size > limits["max_bytes"]:
+                rejected.append({"name": original, "path": original, "status": "failed", "chunks": 0,
+                                 "reason": f"larger than the upload limit ({limits['max_bytes'] // (1024 * 1024)} MB)",
+                                 "error_kind": "too_large"})
+                continue
+            taken = {s.name for s in saved}
+            stem, suffix, n = Path(safe).stem, Path(safe).suffix, 2
+            while safe in taken:
+                safe, n = f"{stem} ({n}){suffix}", n + 1
+            dest = staging / safe
+            shutil.copyfile(src, dest)
+            saved.append(SavedUpload(original_name=original, name=safe, path=dest, size=size))
+        if not saved:
+            shutil.rmtree(staging, ignore_errors=True)
+            if not rejected:
+                raise ApiError(400, "no files in the upload", "bad_request")
+        return self.start_upload_job(name, saved, rejected)
+
+    def start_folder_job(self, name: str, path: str, *, rebuild: bool = False) -> Job:
+        self.require_kb(name)
+        if not path:
+            raise ApiError(400, "give the path of a folder or file on the server", "bad_request")
+        target = Path(path).expanduser()
+        if not target.exists():
+            raise ApiError(400, f"{path} does not exist on the server", "bad_request")
+        self.check_not_locked_elsewhere(name)
+
+        def work(job: Job) -> None:
+            self._run_ingest(job, name, [target.resolve()], {}, rebuild=rebuild)
+
+        return self.jobs.submit(name, "folder", work, meta={"path": str(target)})
+
+    def _run_ingest(self, job: Job, name: str, paths: list[Path], names: dict[str, str], rebuild: bool = False,
+                    extra_rows: list[dict] | None = None) -> None:
+        def progress(done: int | None = None, total: int | None = None, current: str = "") -> None:
+            changes: dict[str, Any] = {}
+            if done is not None:
+                changes["processed"] = done
+            if total:
+                changes["total"] = total
+            changes["current"] = Path(str(current)).name if current else ""
+            self.jobs.update(job, **changes)
+
+        report = self.backend.ingest(name, paths, progress=progress, rebuild=rebuild)
+        files = []
+        for f in report.files:
+            shown = names.get(Path(f.path).name) or Path(str(f.path)).name
+            files.append({"name": shown, "path": str(f.path), "status": f.status, "chunks": int(f.chunks or 0),
+                          "reason": f.reason or "", "error_kind": f.error_kind or "",
+                          "warnings": list(getattr(f, "warnings", []) or [])})
+        files = list(extra_rows or []) + files
+        self.jobs.update(job, files=files, processed=max(job.total, len(files)), total=max(job.total, len(files)))
+        summary = report.summary()
+        summary["failed"] = sum(1 for r in files if r["status"] == "failed")
+        self.jobs.update(job, summary=summary, meta={**job.meta, "embedded_chunks": report.embedded_chunks,
+                                                     "seconds": round(report.seconds, 3)})
+
+    # ---- retrieval and answers --------------------------------------------------------------
+    def _query_args(self, k, mode, rerank) -> dict[str, Any]:
+        d = self.defaults()
+        return {"k": int(k or d["k"]), "mode": mode or d["mode"], "rerank": d["rerank"] if rerank is None else bool(rerank)}
+
+    def search(self, name: str, query: str, *, k=None, mode=None, rerank=None) -> tuple[list[dict], dict]:
+        self.require_kb(name)
+        if not (query or "").strip():
+            raise ApiError(400, "the query is empty", "bad_request")
+        t0 = time.perf_counter()
+        chunks = self.backend.search(name, query, **self._query_args(k, mode, rerank))
+        ms = (time.perf_counter() - t0) * 1000
+        return [chunk_dict(c) for c in chunks], {"retrieve": round(ms, 2)}
+
+    def chat_events(self, name: str, question: str, *, history: list[dict] | None = None, k=None, mode=None,
+                    rerank=None, llm: str | None = None) -> Iterator[dict[str, Any]]:
+        """Validates and retrieves now (so errors become HTTP statuses), then streams the answer.
+
+        Yields {"type": "token", "text"} events, then one {"type": "done", "answer", "mode", "refused",
+        "citations", "timings_ms"}.
+        """
+        self.require_kb(name)
+        if not (question or "").strip():
+            raise ApiError(400, "the question is empty", "bad_request")
+        if llm and llm not in self.llm_choices():
+            raise ApiError(400, f"unknown llm {llm!r}; choose one of {', '.join(self.llm_choices())}", "bad_request")
+        args = self._query_args(k, mode, rerank)
+        t0 = time.perf_counter()
+        chunks = self.backend.search(name, question, **args)
+        retrieve_ms = (time.perf_counter() - t0) * 1000
+        stream = self.backend.answer_stream(question, chunks, history=list(history or []), llm=llm)
+        return self._events(stream, retrieve_ms)
+
+    def _events(self, stream, retrieve_ms: float) -> Iterator[dict[str, Any]]:
+        for kind, value in stream:
+            if kind == "token":
+                if value:
+                    yield {"type": "token", "text": value}
+            elif kind == "done":
+                out = answer_dict(value)
+                tm = dict(out.get("timings_ms") or {})
+                tm.setdefault("retrieve", round(retrieve_ms, 2))
+                out["timings_ms"] = tm
+                yield {"type": "done", **out}
+
+
+def chunk_dict(c: Any) -> dict[str, Any]:
+    hit = getattr(c, "hit", None)
+    source = str(getattr(c, "source", ""))
+    out = {
+        "chunk_id": str(getattr(c, "chunk_id", "")),
+        "text": getattr(c, "text", ""),
+        "source": source,
+        "name": Path(source.replace("\\", "/")).name or source,
+        "page": getattr(c, "page", None),
+        "page_end": getattr(c, "page_end", None),
+        "heading": " > ".join(getattr(c, "heading_path", ()) or ()),
+        "score": float(getattr(c, "score", 0.0)),
+    }
+    if hit is not None:
+        out["found_by"] = list(getattr(hit, "found_by", ()) or ())
+        out["scores"] = {k: getattr(hit, k) for k in ("dense_score", "sparse_score", "fused_score", "rerank_score")
+                         if getattr(hit, k, None) is not None}
+    return out
+
+
+def answer_dict(ans: Any) -> dict[str, Any]:
+    """The `zhida ask --json` shape from an Answer value (or a dict already in that shape)."""
+    if isinstance(ans, dict):
+        data = dict(ans)
+    elif hasattr(ans, "to_dict"):
+        data = ans.to_dict()
+    else:
+        data = {"answer": getattr(ans, "text", ""), "mode": getattr(ans, "mode", ""),
+                "refused": bool(getattr(ans, "refused", False)),
+                "citations": list(getattr(ans, "citations", []) or []),
+                "timings_ms": dict(getattr(ans, "timings_ms", {}) or {})}
+    if "answer" not in data and "text" in data:
+        data["answer"] = data.pop("text")
+    cites = []
+    for i, c in enumerate(data.get("citations") or [], 1):
+        if not isinstance(c, dict):
+            cd = chunk_dict(getattr(c, "chunk", c))
+            cd["n"] = getattr(c, "n", None) or getattr(c, "number", None) or i
+            c = cd
+        c = dict(c)
+        c.setdefault("n", i)
+        src = str(c.get("source", ""))
+        c.setdefault("name", Path(src.replace("\\", "/")).name or src)
+        cites.append(c)
+    return {"answer": data.get("answer", ""), "mode": data.get("mode", ""), "refused": bool(data.get("refused")),
+            "citations": cites, "timings_ms": dict(data.get("timings_ms") or {})}

@@ -1,0 +1,60 @@
+"""One error shape for the whole API: `{"error": {"message": ..., "type": ...}}` with a fitting status."""
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+_DEFAULT_TYPES = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "busy",
+    413: "too_large",
+    415: "unsupported_type",
+    422: "bad_request",
+    500: "internal_error",
+}
+
+
+class ApiError(Exception):
+    """Raised anywhere under a route; rendered as the JSON error body."""
+
+    def __init__(self, status: int, message: str, type_: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type_ or _DEFAULT_TYPES.get(status, "error")
+
+
+def error_body(message: str, type_: str) -> dict:
+    return {"error": {"message": message, "type": type_}}
+
+
+def error_response(status: int, message: str, type_: str | None = None) -> JSONResponse:
+    return JSONResponse(error_body(message, type_ or _DEFAULT_TYPES.get(status, "error")), status_code=status)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
+        parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
+    return "invalid request: " + "; ".join(parts)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError):
+        return error_response(exc.status, exc.message, exc.type)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError):
+        return error_response(400, _validation_message(exc), "bad_request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException):
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        return error_response(exc.status_code, detail)

@@ -1,0 +1,163 @@
+"""Search, grounded chat (JSON or Server-Sent Events) and the OpenAI-compatible endpoint."""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any, Iterator, Literal, Optional
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.api.context import AppContext
+from app.api.errors import ApiError, error_body
+
+Mode = Literal["dense", "sparse", "hybrid"]
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    query: str = Field(..., min_length=1)
+    k: Optional[int] = Field(None, ge=1, le=100)
+    mode: Optional[Mode] = None
+    rerank: Optional[bool] = None
+
+
+class Turn(BaseModel):
+    role: Literal["user", "assistant", "system"]
+    content: str
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    question: str = Field(..., min_length=1)
+    history: list[Turn] = Field(default_factory=list)
+    stream: bool = False
+    k: Optional[int] = Field(None, ge=1, le=100)
+    mode: Optional[Mode] = None
+    rerank: Optional[bool] = None
+    llm: Optional[str] = Field(None, description="extractive | openai | transformers | llamacpp")
+
+
+class OpenAIMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: str
+    content: Any = ""
+
+
+class OpenAIChatRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")  # temperature, max_tokens ... accepted and ignored
+    model: str = Field(..., description="zhida:<kb>")
+    messages: list[OpenAIMessage] = Field(..., min_length=1)
+    stream: bool = False
+
+
+def sse(event: str, data: dict) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def _stream_events(events: Iterator[dict]) -> Iterator[str]:
+    try:
+        for ev in events:
+            yield sse(ev["type"], ev)
+    except ApiError as exc:
+        yield sse("error", {"type": "error", **error_body(exc.message, exc.type)})
+    except Exception as exc:  # the stream has started: report in-band
+        yield sse("error", {"type": "error", **error_body(f"{type(exc).__name__}: {exc}", "internal_error")})
+
+
+def _openai_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # [{"type": "text", "text": ...}, ...]
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return str(content or "")
+
+
+def build_router(ctx: AppContext) -> APIRouter:
+    r = APIRouter()
+
+    @r.post("/api/kbs/{name}/search", summary="Ranked passages for a query")
+    def search(name: str, body: SearchRequest):
+        hits, timings = ctx.search(name, body.query, k=body.k, mode=body.mode, rerank=body.rerank)
+        return {"kb": name, "query": body.query, "results": hits, "timings_ms": timings}
+
+    @r.post("/api/kbs/{name}/chat", summary="A grounded answer with citations; SSE when stream is true",
+            responses={200: {"content": {"application/json": {}, "text/event-stream": {}}}})
+    def chat(name: str, body: ChatRequest):
+        history = [t.model_dump() for t in body.history]
+        events = ctx.chat_events(name, body.question, history=history, k=body.k, mode=body.mode,
+                                 rerank=body.rerank, llm=body.llm)
+        if body.stream:
+            return StreamingResponse(_stream_events(events), media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        final = None
+        for ev in events:
+            if ev["type"] == "done":
+                final = ev
+        if final is None:
+            raise ApiError(500, "the answer ended without a result", "internal_error")
+        final = dict(final)
+        final.pop("type", None)
+        return final
+
+    @r.get("/v1/models", summary="OpenAI-compatible model list: zhida:<kb> for each knowledge base")
+    def models():
+        now = int(time.time())
+        return {"object": "list",
+                "data": [{"id": f"zhida:{kb['name']}", "object": "model", "created": now, "owned_by": "zhida"}
+                         for kb in ctx.list_kbs()]}
+
+    @r.post("/v1/chat/completions", summary="OpenAI-compatible chat; the model name zhida:<kb> picks the knowledge base")
+    def chat_completions(body: OpenAIChatRequest):
+        if not body.model.startswith("zhida:") or not body.model[len("zhida:"):]:
+            raise ApiError(404, f"unknown model {body.model!r}: use zhida:<kb> (see /v1/models)", "model_not_found")
+        kb = body.model[len("zhida:"):]
+        msgs = [(m.role, _openai_text(m.content)) for m in body.messages]
+        user_idx = max((i for i, (role, _) in enumerate(msgs) if role == "user"), default=None)
+        if user_idx is None or not msgs[user_idx][1].strip():
+            raise ApiError(400, "messages must contain a user message with the question", "bad_request")
+        question = msgs[user_idx][1]
+        history = [{"role": role, "content": text} for role, text in msgs[:user_idx] if role in ("user", "assistant")]
+        events = ctx.chat_events(kb, question, history=history)
+        cid = "chatcmpl-" + uuid.uuid4().hex[:24]
+        created = int(time.time())
+        if not body.stream:
+            final = None
+            for ev in events:
+                if ev["type"] == "done":
+                    final = ev
+            if final is None:
+                raise ApiError(500, "the answer ended without a result", "internal_error")
+            return {
+                "id": cid, "object": "chat.completion", "created": created, "model": body.model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": final["answer"]},
+                             "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+                "citations": final["citations"], "zhida": {k: final[k] for k in ("mode", "refused", "timings_ms")},
+            }
+
+        def chunk(delta: dict, finish: str | None = None, **extra) -> str:
+            payload = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": body.model,
+                       "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+            return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+        def stream() -> Iterator[str]:
+            yield chunk({"role": "assistant", "content": ""})
+            try:
+                for ev in events:
+                    if ev["type"] == "token":
+                        yield chunk({"content": ev["text"]})
+                    elif ev["type"] == "done":
+                        yield chunk({}, "stop", citations=ev["citations"],
+                                    zhida={k: ev[k] for k in ("mode", "refused", "timings_ms")})
+            except ApiError as exc:
+                yield f"data: {json.dumps(error_body(exc.message, exc.type), ensure_ascii=False)}\n\n"
+            except Exception as exc:
+                yield f"data: {json.dumps(error_body(f'{type(exc).__name__}: {exc}', 'internal_error'))}\n\n"
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+    return r

@@ -1,0 +1,38 @@
+"""`zhida serve`: the web UI at /, the REST API at /api, OpenAPI docs at /docs."""
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+
+def register(cli: typer.Typer) -> None:
+    @cli.command("serve")
+    def serve(
+        host: Optional[str] = typer.Option(None, "--host", help="Address to bind (default server.host, 127.0.0.1). "
+                                           "Anything but loopback needs an access token."),
+        port: Optional[int] = typer.Option(None, "--port", help="Port (default server.port, 7860)."),
+        token: Optional[str] = typer.Option(None, "--token", help="Access token (else ZHIDA_TOKEN or server.token). "
+                                            "Browsers open /?token=...; API clients send Authorization: Bearer."),
+    ) -> None:
+        """Start the web UI and REST API (one process; Ctrl-C stops it).
+
+        Opens http://HOST:PORT/ for the UI, /docs for the API reference, /v1/chat/completions for
+        OpenAI-compatible clients (model name zhida:<kb>).
+        """
+        import uvicorn
+
+        from app.config import load_settings
+        from app.server import check_bind, create_app, resolve_token
+
+        settings = load_settings()
+        srv = settings.get("server") or {}
+        host = host or srv.get("host") or "127.0.0.1"
+        port = int(port or srv.get("port") or 7860)
+        token = resolve_token(settings, token)
+        check_bind(host, token)
+        app = create_app(settings, token=token)
+        shown = f"[{host}]" if ":" in host else host
+        typer.echo(f"Zhida serving on http://{shown}:{port}/  (API docs: /docs)" +
+                   ("  — access token required" if token else ""), err=True)
+        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)

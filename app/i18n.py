@@ -1,0 +1,135 @@
+"""UI text in Chinese and English.
+
+Static labels go through Gradio's own `gr.I18n` (the browser's language picks
+the table on the client). Text the server builds at run time (status lines,
+table headers, citations) uses `t(key, lang)` with the language detected from
+the request's Accept-Language header (`detect_lang`).
+"""
+from __future__ import annotations
+
+import re
+
+LANGS = ("zh", "en")
+PREFIX = "zhida_"
+
+TEXT: dict[str, tuple[str, str]] = {
+    # key: (zh, en)
+    "title": ("知答 · 本地知识库问答", "Zhida · local knowledge-base Q&A"),
+    "subtitle": ("只根据你的文档回答，并标注出处；知识库中没有的内容会直说。",
+                 "Answers only from your documents, with citations; says so when the knowledge base has no answer."),
+    "kb": ("知识库", "Knowledge base"),
+    "refresh": ("刷新", "Refresh"),
+    "new_kb": ("新建知识库", "New knowledge base"),
+    "kb_name": ("名称", "Name"),
+    "embedding_model": ("向量模型", "Embedding model"),
+    "chunk_size": ("分块大小（字符）", "Chunk size (characters)"),
+    "chunk_overlap": ("分块重叠（字符）", "Chunk overlap (characters)"),
+    "create": ("创建", "Create"),
+    "delete_kb": ("删除此知识库", "Delete this knowledge base"),
+    "confirm_delete": ("确认删除", "Yes, delete it"),
+    "cancel": ("取消", "Cancel"),
+    "confirm_delete_q": ("确定删除知识库 **{name}** 及其全部文档吗？此操作无法撤销。",
+                         "Delete knowledge base **{name}** and all its documents? This cannot be undone."),
+    "settings": ("查询设置", "Query settings"),
+    "top_k": ("返回段落数 top-k", "Passages (top-k)"),
+    "mode": ("检索方式", "Retrieval mode"),
+    "rerank": ("重排序（cross-encoder）", "Rerank (cross-encoder)"),
+    "llm": ("回答模型", "Answer model"),
+    "tab_chat": ("问答", "Chat"),
+    "tab_docs": ("文档", "Documents"),
+    "question": ("问题", "Question"),
+    "question_ph": ("输入问题，回车发送", "Ask a question, press Enter"),
+    "send": ("发送", "Send"),
+    "clear": ("清空对话", "Clear chat"),
+    "upload": ("上传文件（可多选，可拖放）", "Upload files (many at once, drag and drop)"),
+    "upload_btn": ("上传并建立索引", "Upload and index"),
+    "folder": ("服务器上的文件夹路径", "Folder path on the server"),
+    "folder_ph": ("/path/to/documents", "/path/to/documents"),
+    "reindex": ("导入 / 重新索引文件夹", "Ingest / re-index folder"),
+    "results": ("本次导入结果", "Results of this ingest"),
+    "documents": ("文档列表", "Documents"),
+    "doc_pick": ("选择要删除的文档", "Document to delete"),
+    "delete_doc": ("删除文档", "Delete document"),
+    "col_file": ("文件", "File"),
+    "col_status": ("状态", "Status"),
+    "col_chunks": ("分块数", "Chunks"),
+    "col_reason": ("原因", "Reason"),
+    "col_id": ("编号", "ID"),
+    "no_kb": ("还没有知识库，请先新建一个。", "No knowledge base yet: create one first."),
+    "pick_kb": ("请先选择一个知识库。", "Choose a knowledge base first."),
+    "created": ("已创建知识库 {name}。", "Created knowledge base {name}."),
+    "deleted": ("已删除知识库 {name}。", "Deleted knowledge base {name}."),
+    "doc_deleted": ("已删除文档 {name}。", "Deleted document {name}."),
+    "no_files": ("请先选择文件。", "Choose some files first."),
+    "job_queued": ("排队中：等待同一知识库的上一个导入完成…", "Queued: waiting for the previous ingest into this knowledge base…"),
+    "job_running": ("正在解析和向量化：{done}/{total} {current}", "Parsing and embedding: {done}/{total} {current}"),
+    "job_running_n": ("正在解析和向量化… {current}", "Parsing and embedding… {current}"),
+    "job_done": ("完成：新增 {added}，更新 {updated}，未变 {unchanged}，删除 {removed}，失败 {failed}（{seconds:.1f} 秒）",
+                 "Done: {added} added, {updated} updated, {unchanged} unchanged, {removed} removed, {failed} failed ({seconds:.1f}s)"),
+    "job_failed": ("导入失败：{error}", "Ingest failed: {error}"),
+    "error": ("出错了：{error}", "Error: {error}"),
+    "mode_in_use": ("回答方式：{mode}", "Answer mode: {mode}"),
+    "extractive": ("抽取式（无大模型，直接引用原文）", "extractive (no LLM, quotes the passages)"),
+    "not_found": ("知识库中没有找到答案", "Not found in the knowledge base"),
+    "sources": ("出处", "Sources"),
+    "page": ("第 {page} 页", "page {page}"),
+    "thinking": ("检索中…", "Searching…"),
+    "timings": ("检索 {retrieve:.0f} ms · 生成 {generate:.0f} ms", "retrieve {retrieve:.0f} ms · generate {generate:.0f} ms"),
+    "status_added": ("新增", "added"),
+    "status_updated": ("更新", "updated"),
+    "status_unchanged": ("未变", "unchanged"),
+    "status_removed": ("已删除", "removed"),
+    "status_failed": ("失败", "failed"),
+    "status_skipped": ("跳过", "skipped"),
+    "status_indexed": ("已索引", "indexed"),
+    "status_ready": ("已索引", "indexed"),
+    "status_ok": ("已索引", "indexed"),
+    "status_pending": ("等待中", "pending"),
+    "status_queued": ("排队", "queued"),
+}
+
+
+def detect_lang(accept_language: str | None) -> str:
+    """'zh' when the browser prefers Chinese (zh, zh-CN, zh-TW ...), else 'en'.
+
+    Honours q-values: `en;q=0.9, zh-CN;q=0.8` is English.
+    """
+    best, best_q = "en", -1.0
+    for i, part in enumerate((accept_language or "").split(",")):
+        part = part.strip()
+        if not part:
+            continue
+        tag, _, params = part.partition(";")
+        q = 1.0
+        m = re.search(r"q\s*=\s*([0-9.]+)", params)
+        if m:
+            try:
+                q = float(m.group(1))
+            except ValueError:
+                q = 0.0
+        q -= i * 1e-6  # earlier wins on ties
+        primary = tag.strip().lower().split("-")[0]
+        if primary in LANGS and q > best_q:
+            best, best_q = primary, q
+    return best
+
+
+def t(key: str, lang: str = "en", **fmt) -> str:
+    zh, en = TEXT.get(key, (key, key))
+    text = zh if lang == "zh" else en
+    return text.format(**fmt) if fmt else text
+
+
+def status_label(status: str, lang: str) -> str:
+    key = f"status_{status}"
+    return t(key, lang) if key in TEXT else status
+
+
+def gradio_i18n():
+    """Gradio's client-side translation tables for the static labels."""
+    import gradio as gr
+
+    # prefixed, so a value that happens to equal a key (a KB named "settings") is never translated
+    zh = {PREFIX + k: v[0] for k, v in TEXT.items()}
+    en = {PREFIX + k: v[1] for k, v in TEXT.items()}
+    return gr.I18n(en=en, zh=zh, **{"zh-CN": zh, "zh-TW": zh, "zh-HK": zh})
