@@ -1,0 +1,100 @@
+"""Dense index over FAISS: IndexIDMap2 over inner product, flat or HNSW by size.
+
+Vectors are L2-normalised by the embedders, so inner product is cosine.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DenseSettings:
+    hnsw_threshold: int = 200_000  # flat below, HNSW at or above this many vectors
+    hnsw_m: int = 32
+    ef_construction: int = 80
+    ef_search: int = 128
+    use_gpu: bool | None = None  # None = when faiss-gpu and a CUDA device are present
+
+
+def _gpu_available() -> bool:
+    return hasattr(faiss, "StandardGpuResources") and getattr(faiss, "get_num_gpus", lambda: 0)() > 0
+
+
+class DenseIndex:
+    def __init__(self, index: faiss.Index, dim: int, settings: DenseSettings = DenseSettings()):
+        self.cpu_index = index
+        self.dim = dim
+        self.settings = settings
+        self._search_index = index
+        self._set_ef()
+        if settings.use_gpu or (settings.use_gpu is None and _gpu_available()):
+            self._to_gpu()
+
+    def _set_ef(self) -> None:
+        inner = faiss.downcast_index(self.cpu_index.index) if hasattr(self.cpu_index, "index") else None
+        if isinstance(inner, faiss.IndexHNSW):
+            inner.hnsw.efSearch = self.settings.ef_search
+
+    def _to_gpu(self) -> None:
+        try:
+            inner = faiss.downcast_index(self.cpu_index.index)
+            if isinstance(inner, faiss.IndexFlat):
+                self._res = faiss.StandardGpuResources()
+                self._search_index = faiss.index_cpu_to_gpu(self._res, 0, self.cpu_index)
+                log.info("dense index on GPU")
+        except Exception as exc:  # GPU is an optimisation, never a failure
+            log.warning("could not move FAISS index to GPU, staying on CPU: %s", exc)
+            self._search_index = self.cpu_index
+
+    @classmethod
+    def build(cls, ids: np.ndarray, vectors: np.ndarray, settings: DenseSettings = DenseSettings(),
+              dim: int | None = None) -> "DenseIndex":
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        dim = int(vectors.shape[1]) if vectors.ndim == 2 and vectors.shape[0] else int(dim or 0)
+        if dim <= 0:
+            raise ValueError("cannot build a dense index without a dimension")
+        if len(ids) >= settings.hnsw_threshold:
+            inner = faiss.IndexHNSWFlat(dim, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            inner.hnsw.efConstruction = settings.ef_construction
+        else:
+            inner = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIDMap2(inner)
+        if len(ids):
+            index.add_with_ids(vectors, ids)
+        return cls(index, dim, settings)
+
+    def __len__(self) -> int:
+        return int(self.cpu_index.ntotal)
+
+    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Top-k (id, inner product) for one query vector."""
+        return self.search_many(np.asarray(query, dtype=np.float32).reshape(1, -1), k)[0]
+
+    def search_many(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+        if len(self) == 0:
+            return [[] for _ in range(len(queries))]
+        k = min(k, len(self))
+        scores, ids = self._search_index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        return [[(int(i), float(s)) for i, s in zip(row_ids, row_s) if i != -1] for row_ids, row_s in zip(ids, scores)]
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        faiss.write_index(self.cpu_index, str(tmp))
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | Path, settings: DenseSettings = DenseSettings()) -> "DenseIndex":
+        index = faiss.read_index(str(path))
+        return cls(index, index.d, settings)

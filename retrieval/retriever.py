@@ -1,0 +1,53 @@
+"""Dense + sparse retrieval, fusion and optional reranking behind one call."""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable, Sequence
+
+import numpy as np
+
+from retrieval.dense import DenseIndex
+from retrieval.fusion import reciprocal_rank_fusion, weighted_fusion
+from retrieval.rerank import rerank as rerank_hits
+from retrieval.sparse import BM25Index
+from retrieval.types import Hit
+
+MODES = ("dense", "sparse", "hybrid")
+
+
+class HybridRetriever:
+    def __init__(self, embedder, dense: DenseIndex | None, sparse: BM25Index | None,
+                 tokenizer: Callable[[str], list[str]] | None = None,
+                 text_of: Callable[[list[int]], list[str]] | None = None, reranker=None):
+        self.embedder = embedder
+        self.dense = dense
+        self.sparse = sparse
+        self.tokenizer = tokenizer
+        self.text_of = text_of
+        self.reranker = reranker
+
+    def search(self, query: str, *, k: int = 5, mode: str = "hybrid", candidates: int = 50, fusion: str = "rrf",
+               rrf_k: int = 60, dense_weight: float = 0.5, rerank: bool = False, rerank_top_n: int = 20,
+               query_vector: np.ndarray | None = None) -> list[Hit]:
+        if mode not in MODES:
+            raise ValueError(f"unknown retrieval mode {mode!r}; choose one of {', '.join(MODES)}")
+        depth = max(k, candidates, rerank_top_n if rerank else 0)
+        ranked: dict[str, Sequence[tuple[int, float]]] = {}
+        if mode in ("dense", "hybrid") and self.dense is not None and len(self.dense):
+            qv = query_vector if query_vector is not None else self.embedder.embed_query(query)
+            ranked["dense"] = self.dense.search(qv, depth)
+        if mode in ("sparse", "hybrid") and self.sparse is not None and len(self.sparse):
+            ranked["sparse"] = self.sparse.search(query, depth, self.tokenizer)
+        if mode == "hybrid":
+            if fusion == "weighted":
+                hits = weighted_fusion(ranked, {"dense": dense_weight, "sparse": 1.0 - dense_weight})
+            else:
+                hits = reciprocal_rank_fusion(ranked, k=rrf_k)
+        else:
+            hits = reciprocal_rank_fusion(ranked, k=rrf_k)
+            hits = [replace(h, score=(h.dense_score if mode == "dense" else h.sparse_score) or 0.0) for h in hits]
+            hits.sort(key=lambda h: (-h.score, h.id))
+        if rerank and self.reranker is not None and self.text_of is not None and hits:
+            head = hits[:rerank_top_n]
+            hits = rerank_hits(hits, query, self.text_of([h.id for h in head]), self.reranker, rerank_top_n)
+        return hits[:k]

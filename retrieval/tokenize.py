@@ -1,0 +1,59 @@
+"""Tokens for BM25: jieba words for Chinese, lower-cased words for Latin text.
+
+Traditional Chinese is folded to Simplified first (OpenCC t2s) because jieba's
+dictionary is Simplified; without it DRCD-style text splits into single chars.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from functools import lru_cache
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN = re.compile(r"[A-Za-z0-9]+(?:[.'_-][A-Za-z0-9]+)*")
+_KEEP = re.compile(r"[\w\u3400-\u4dbf\u4e00-\u9fff]", re.UNICODE)
+STOPWORDS = frozenset(
+    "的 了 是 在 和 与 及 或 也 就 都 而 之 其 这 那 个 一 上 下 中 为 以 于 对 由 被 把 从 到 吗 呢 吧 啊 么 什么 哪 "
+    "the a an of to in on for and or is are was were be by with as at it this that from which what who how".split())
+
+
+@lru_cache(maxsize=1)
+def _converter():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+class Tokenizer:
+    """Callable text -> tokens; holds its own jieba instance (optional user dictionary)."""
+
+    def __init__(self, user_dict: str | None = None, stopwords: frozenset[str] = STOPWORDS, fold_traditional: bool = True):
+        import jieba
+
+        logging.getLogger("jieba").setLevel(logging.ERROR)
+        jieba.setLogLevel(logging.ERROR)
+        self._jieba = jieba.Tokenizer()
+        if user_dict:
+            self._jieba.load_userdict(user_dict)
+        self.user_dict = user_dict
+        self.stopwords = stopwords
+        self.fold_traditional = fold_traditional
+
+    def __call__(self, text: str) -> list[str]:
+        return self.tokenize(text)
+
+    def tokenize(self, text: str) -> list[str]:
+        if not text:
+            return []
+        if self.fold_traditional and _CJK.search(text):
+            text = _converter().convert(text)
+        text = text.lower()
+        out: list[str] = []
+        if _CJK.search(text):
+            for tok in self._jieba.cut_for_search(text, HMM=True):
+                tok = tok.strip()
+                if tok and _KEEP.search(tok) and tok not in self.stopwords:
+                    out.append(tok)
+        else:
+            out = [t for t in _LATIN.findall(text) if t not in self.stopwords]
+        return out
