@@ -48,7 +48,7 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
                                         elem_id="kb-select")
                     refresh_btn = gr.Button(i18n("refresh"), size="sm", scale=1, min_width=60)
                 kb_info = gr.Markdown(elem_id="kb-info")
-                with gr.Accordion(i18n("new_kb"), open=False, elem_id="new-kb"):
+                with gr.Accordion(i18n("new_kb"), open=False, elem_id="new-kb") as new_kb_box:
                     new_name = gr.Textbox(label=i18n("kb_name"), elem_id="new-kb-name")
                     new_emb = gr.Textbox(label=i18n("embedding_model"), value=d["embedding_model"] or "")
                     with gr.Row():
@@ -143,13 +143,13 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
                 ctx.create_kb(name, embedding_model=(emb or "").strip() or None,
                               chunk_size=int(cs) if cs else None, chunk_overlap=int(co) if co is not None else None)
             except Exception as exc:
-                return gr.Dropdown(), gr.Textbox(), _err(exc, lg), gr.skip(), gr.skip(), gr.skip()
+                return gr.Dropdown(), gr.Textbox(), _err(exc, lg), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             names = kb_names()
             return (gr.Dropdown(choices=names, value=name), gr.Textbox(value=""), "✔ " + t("created", lg, name=name),
-                    *kb_view(name, lg))
+                    *kb_view(name, lg), gr.Accordion(open=False), [], [])
 
         create_btn.click(on_create, [new_name, new_emb, new_cs, new_co, lang],
-                         [kb_dd, new_name, notice, kb_info, docs_df, doc_dd])
+                         [kb_dd, new_name, notice, kb_info, docs_df, doc_dd, new_kb_box, chatbot, history])
 
         def ask_delete(name, lg):
             if not name:
@@ -226,25 +226,20 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
         del_doc_btn.click(delete_doc, [kb_dd, doc_dd, lang], [notice, kb_info, docs_df, doc_dd])
 
         # ---- chat ------------------------------------------------------------------------
-        def add_question(q, chat):
-            q = (q or "").strip()
-            if not q:
-                return gr.skip(), chat, q
-            return "", (chat or []) + [{"role": "user", "content": q}], q
-
-        pending_q = gr.State("")
-
         def respond(q, chat, hist, name, k, md, rr, model, lg):
+            """One queued event per question (no extra round trip): echo it, then stream the answer."""
+            q = (q or "").strip()
             chat = list(chat or [])
             if not q:
-                yield chat, hist, gr.skip()
+                yield gr.skip(), chat, hist, gr.skip()
                 return
+            chat.append({"role": "user", "content": q})
             if not name:
                 chat.append({"role": "assistant", "content": t("pick_kb", lg)})
-                yield chat, hist, gr.skip()
+                yield "", chat, hist, gr.skip()
                 return
             chat.append({"role": "assistant", "content": "… " + t("thinking", lg)})
-            yield chat, hist, gr.skip()
+            yield "", chat, hist, gr.skip()
             text = ""
             try:
                 events = ctx.chat_events(name, q, history=hist, k=int(k), mode=md, rerank=bool(rr), llm=model or None)
@@ -252,21 +247,19 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
                     if ev["type"] == "token":
                         text += ev["text"]
                         chat[-1] = {"role": "assistant", "content": text}
-                        yield chat, hist, gr.skip()
+                        yield gr.skip(), chat, hist, gr.skip()
                     elif ev["type"] == "done":
                         chat[-1] = {"role": "assistant", "content": render.final_message(ev, lg)}
                         hist = list(hist) + [{"role": "user", "content": q},
                                              {"role": "assistant", "content": ev.get("answer", "")}]
-                        yield chat, hist, render.mode_line(ev, lg)
+                        yield gr.skip(), chat, hist, render.mode_line(ev, lg)
             except Exception as exc:
                 log.debug("chat failed", exc_info=True)
                 chat[-1] = {"role": "assistant", "content": _err(exc, lg)}
-                yield chat, hist, gr.skip()
+                yield gr.skip(), chat, hist, gr.skip()
 
         for trigger in (send_btn.click, question.submit):
-            trigger(add_question, [question, chatbot], [question, chatbot, pending_q], queue=False).then(
-                respond, [pending_q, chatbot, history, kb_dd, topk, mode, rerank, llm, lang],
-                [chatbot, history, mode_md], show_progress="minimal", concurrency_limit=8,
-            )
+            trigger(respond, [question, chatbot, history, kb_dd, topk, mode, rerank, llm, lang],
+                    [question, chatbot, history, mode_md], show_progress="minimal", concurrency_limit=8)
         clear_btn.click(lambda: ([], [], ""), None, [chatbot, history, mode_md], queue=False)
     return demo, tables
