@@ -46,31 +46,41 @@ def _register_commands() -> None:
     register(cli)
 
 
+def _is_user_error(exc: BaseException) -> bool:
+    """Errors whose message is a complete answer for the user: no traceback."""
+    from app.config import ConfigError
+    from knowledge.errors import KBError
+    from retrieval.errors import ModelLoadError
+
+    return isinstance(exc, (KBError, ModelLoadError, ConfigError, FileNotFoundError, PermissionError, ValueError))
+
+
 def main() -> None:
+    import click
+
     _register_commands()
     try:
         cli(standalone_mode=False)
-    except UserError as exc:
-        if _state["verbose"]:
-            raise
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
-    except Exception as exc:  # click usage errors and unexpected failures
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            typer.echo("aborted", err=True)
-            sys.exit(1)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except Exception as exc:
         if _state["verbose"]:
             raise
+        if isinstance(exc, UserError):
+            typer.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        if _is_user_error(exc):
+            typer.echo(f"error: {exc}", err=True)
+            sys.exit(2)
         typer.echo(f"error: {type(exc).__name__}: {exc} (run with -v for details)", err=True)
         sys.exit(1)
 

@@ -1,0 +1,90 @@
+"""Wiring: settings (the app's YAML + env) -> plain settings values -> a Catalog,
+with one process-wide cache of loaded models so the CLI, API and UI load each
+embedding model or reranker once.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from app.config import load_settings, zhida_home
+from ingest.types import ChunkSettings
+from knowledge import Catalog, IndexSettings, IngestSettings, QuerySettings
+
+_models: dict[tuple[str, str], Any] = {}
+_models_lock = threading.Lock()
+
+
+def _cached(kind: str, name: str, factory):
+    key = (kind, name)
+    with _models_lock:
+        if key not in _models:
+            _models[key] = factory()
+        return _models[key]
+
+
+def embedder_loader(settings: dict[str, Any]):
+    emb = settings.get("embedding", {})
+
+    def load(model: str):
+        from retrieval import load_embedder
+
+        return _cached("embedder", model, lambda: load_embedder(model, device=emb.get("device", "auto"),
+                                                                  batch_size=int(emb.get("batch_size", 32))))
+    return load
+
+
+def reranker_loader(settings: dict[str, Any]):
+    device = settings.get("embedding", {}).get("device", "auto")
+
+    def load(model: str):
+        from retrieval import load_reranker
+
+        return _cached("reranker", model, lambda: load_reranker(model, device=device))
+    return load
+
+
+def index_settings(settings: dict[str, Any], embedding_model: str | None = None, chunk_size: int | None = None,
+                   chunk_overlap: int | None = None) -> IndexSettings:
+    ch = settings.get("chunking", {})
+    chunk = ChunkSettings(chunk_size=int(chunk_size or ch.get("chunk_size", 500)),
+                          chunk_overlap=int(ch.get("chunk_overlap", 80) if chunk_overlap is None else chunk_overlap),
+                          keep_tables_whole_up_to=int(ch.get("keep_tables_whole_up_to", 1500)))
+    return IndexSettings(embedding_model or settings.get("embedding", {}).get("model", "use-multilingual"), chunk)
+
+
+def query_settings(settings: dict[str, Any]) -> QuerySettings:
+    r = settings.get("retrieval", {})
+    return QuerySettings(k=int(r.get("top_k", 5)), mode=r.get("mode", "hybrid"), candidates=int(r.get("candidates", 50)),
+                         fusion=r.get("fusion", "rrf"), rrf_k=int(r.get("rrf_k", 60)),
+                         dense_weight=float(r.get("dense_weight", 0.5)), rerank=bool(r.get("rerank", False)),
+                         reranker=r.get("reranker", "BAAI/bge-reranker-base"),
+                         rerank_top_n=int(r.get("rerank_top_n", 20)),
+                         hnsw_threshold=int(r.get("hnsw_threshold", 200_000)),
+                         jieba_user_dict=r.get("jieba_user_dict"))
+
+
+def ingest_settings(settings: dict[str, Any]) -> IngestSettings:
+    i = settings.get("ingest", {})
+    return IngestSettings(max_file_bytes=int(float(i.get("max_file_mb", 200)) * 1024 * 1024), ocr=bool(i.get("ocr", True)),
+                          include=tuple(i.get("include") or ()), exclude=tuple(i.get("exclude") or ()))
+
+
+_catalogs: dict[str, Catalog] = {}
+
+
+def catalog(settings: dict[str, Any] | None = None, home: Path | None = None) -> Catalog:
+    """The Catalog for ZHIDA_HOME (one per home and process, so open KBs and their indexes are shared)."""
+    settings = settings if settings is not None else load_settings()
+    home = Path(home or zhida_home())
+    key = str(home.resolve())
+    with _models_lock:
+        cat = _catalogs.get(key)
+    if cat is None:
+        cat = Catalog(home, embedder_loader=embedder_loader(settings), reranker_loader=reranker_loader(settings),
+                      defaults=index_settings(settings), query=query_settings(settings),
+                      ingest=ingest_settings(settings))
+        with _models_lock:
+            _catalogs[key] = cat
+    return cat

@@ -1,0 +1,268 @@
+"""One knowledge base: a folder with kb.sqlite (truth), cache/ (FAISS + BM25) and .lock."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from filelock import FileLock, Timeout
+
+from ingest import LoadOptions
+from ingest.types import ChunkSettings
+from knowledge import caches, db
+from knowledge.errors import DocumentNotFound, KBBusy, SettingsMismatch
+from knowledge.settings import IndexSettings, IngestSettings, QuerySettings
+from knowledge.syncing import Progress, collect, sync_files
+from knowledge.types import RetrievedChunk, SyncReport
+from retrieval import DenseSettings, HybridRetriever, Tokenizer
+
+log = logging.getLogger(__name__)
+
+EmbedderLoader = Callable[[str], object]
+
+
+class KnowledgeBase:
+    def __init__(self, path: Path, *, embedder_loader: EmbedderLoader, reranker_loader: Callable | None = None,
+                 query: QuerySettings = QuerySettings(), ingest: IngestSettings = IngestSettings()):
+        self.path = Path(path)
+        self.name = self.path.name
+        self.conn = db.connect(self.path / "kb.sqlite")
+        self.manifest = db.read_manifest(self.conn)
+        self._embedder_loader = embedder_loader
+        self._reranker_loader = reranker_loader
+        self.query_settings = query
+        self.ingest_settings = ingest
+        self._indexes: caches.Indexes | None = None
+        self._index_lock = threading.Lock()
+        self._db_lock = threading.RLock()
+        self._tokenizer: Tokenizer | None = None
+
+    # --- facts baked into the index
+    @property
+    def embedding_model(self) -> str:
+        return self.manifest["embedding_model"]
+
+    @property
+    def chunk_settings(self) -> ChunkSettings:
+        return ChunkSettings(**self.manifest["chunking"])
+
+    @property
+    def dim(self) -> int:
+        return int(self.manifest.get("dim") or 0)
+
+    def index_settings(self) -> IndexSettings:
+        return IndexSettings(self.embedding_model, self.chunk_settings)
+
+    def check_settings(self, wanted: IndexSettings | None) -> None:
+        """Refuse index-level changes on an existing KB; name the way out."""
+        if wanted is None:
+            return
+        have = self.index_settings()
+        diffs = []
+        if wanted.embedding_model != have.embedding_model:
+            diffs.append(f"embedding model {have.embedding_model!r} (asked for {wanted.embedding_model!r})")
+        if wanted.chunk != have.chunk:
+            diffs.append(f"chunk size/overlap {have.chunk.chunk_size}/{have.chunk.chunk_overlap} (asked for "
+                         f"{wanted.chunk.chunk_size}/{wanted.chunk.chunk_overlap})")
+        if diffs:
+            raise SettingsMismatch(f"knowledge base '{self.name}' was built with " + " and ".join(diffs)
+                                   + f"; re-index it with `zhida ingest PATH --kb {self.name} --rebuild` to change "
+                                   "index-level settings")
+
+    def embedder(self):
+        return self._embedder_loader(self.embedding_model)
+
+    def tokenizer(self) -> Tokenizer:
+        if self._tokenizer is None:
+            self._tokenizer = Tokenizer(user_dict=self.query_settings.jieba_user_dict)
+        return self._tokenizer
+
+    # --- writing
+    def _writer_lock(self, timeout: float | None = None) -> FileLock:
+        lock = FileLock(str(self.path / ".lock"), timeout=self.ingest_settings.lock_timeout_s if timeout is None
+                        else timeout)
+        try:
+            lock.acquire()
+        except Timeout:
+            owner = ""
+            try:
+                owner = (self.path / ".lock.owner").read_text().strip()
+            except OSError:
+                pass
+            raise KBBusy(f"knowledge base '{self.name}' is busy: another ingest is writing to it"
+                         + (f" (pid {owner})" if owner else "") + "; try again when it finishes") from None
+        try:
+            (self.path / ".lock.owner").write_text(str(os.getpid()))
+        except OSError:
+            pass
+        return lock
+
+    def ingest(self, paths: Iterable[str | Path], *, include: Sequence[str] = (), exclude: Sequence[str] | None = None,
+               rebuild: bool = False, password: str | None = None, progress: Progress | None = None,
+               index_settings: IndexSettings | None = None) -> SyncReport:
+        """Add/refresh files and folders (incremental by content hash); see knowledge.syncing."""
+        if not rebuild:
+            self.check_settings(index_settings)
+        exclude = self.ingest_settings.exclude if exclude is None else exclude
+        include = include or self.ingest_settings.include
+        candidates, roots, missing = collect(paths, include, exclude)
+        options = LoadOptions(password=password, max_bytes=self.ingest_settings.max_file_bytes,
+                              ocr=self.ingest_settings.ocr)
+        lock = self._writer_lock()
+        try:
+            with self._db_lock:
+                self.manifest = db.read_manifest(self.conn)
+                if rebuild:
+                    return self._rebuild(candidates, roots, missing, options, index_settings, progress)
+                embedder = self.embedder()
+                self._ensure_dim(embedder)
+                report = SyncReport(files=list(missing))
+                sync_files(self.conn, embedder, candidates, roots, self.chunk_settings, options, progress=progress,
+                           report=report)
+                self.refresh_indexes()
+                return report
+        finally:
+            lock.release()
+
+    def _ensure_dim(self, embedder) -> None:
+        if not self.dim:
+            with db.transaction(self.conn, bump=False):
+                db.set_manifest(self.conn, "dim", int(embedder.dim))
+                db.set_manifest(self.conn, "normalized", True)
+            self.manifest = db.read_manifest(self.conn)
+        elif self.dim != embedder.dim:
+            raise SettingsMismatch(f"embedding model {self.embedding_model!r} now gives {embedder.dim}-dim vectors "
+                                   f"but '{self.name}' holds {self.dim}-dim ones; re-index with --rebuild")
+
+    def _rebuild(self, candidates, roots, missing, options, index_settings, progress) -> SyncReport:
+        """Re-embed everything into a fresh database beside this one, then swap it in atomically."""
+        from knowledge.syncing import Candidate
+
+        settings = index_settings or self.index_settings()
+        known = {c.path.as_posix() for c in candidates}
+        for doc in db.documents(self.conn):
+            p = Path(doc.path)
+            if p.as_posix() not in known and p.exists():
+                candidates.append(Candidate(p, doc.root, doc.name))
+        tmp_path = self.path / f"kb.sqlite.rebuild-{os.getpid()}"
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(tmp_path) + suffix).unlink(missing_ok=True)
+        new = db.connect(tmp_path)
+        try:
+            embedder = self._embedder_loader(settings.embedding_model)
+            manifest = settings.as_manifest() | {"dim": int(embedder.dim), "normalized": True}
+            db.init_db(new, manifest)
+            report = SyncReport(files=list(missing))
+            sync_files(new, embedder, candidates, roots, settings.chunk, options, force=True, progress=progress,
+                       report=report)
+            gen = db.generation(self.conn) + db.generation(new) + 1
+            with db.transaction(new, bump=False):
+                new.execute("UPDATE manifest SET value=? WHERE key='generation'", (str(gen),))
+            new.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            new.close()
+        self.conn.close()
+        os.replace(tmp_path, self.path / "kb.sqlite")
+        for suffix in ("-wal", "-shm"):
+            Path(str(self.path / "kb.sqlite") + suffix).unlink(missing_ok=True)
+        self.conn = db.connect(self.path / "kb.sqlite")
+        self.manifest = db.read_manifest(self.conn)
+        self._indexes = None
+        self.refresh_indexes()
+        return report
+
+    def delete_document(self, doc: str | int) -> dict:
+        """Remove a document (by id or path) with its chunks and vectors."""
+        lock = self._writer_lock()
+        try:
+            with self._db_lock:
+                row = None
+                if isinstance(doc, int) or str(doc).isdigit():
+                    row = db.document_by_id(self.conn, int(doc))
+                if row is None:
+                    row = db.document_by_path(self.conn, str(Path(str(doc)).expanduser().resolve())) \
+                        or db.document_by_path(self.conn, str(doc))
+                if row is None:
+
+                    raise DocumentNotFound(f"no document {doc!r} in knowledge base '{self.name}'")
+                with db.transaction(self.conn):
+                    db.delete_document(self.conn, row.id)
+                self.refresh_indexes()
+                return row.as_dict()
+        finally:
+            lock.release()
+
+    # --- reading
+    def documents(self) -> list[dict]:
+        with self._db_lock:
+            return [d.as_dict() for d in db.documents(self.conn)]
+
+    def stats(self) -> dict:
+        with self._db_lock:
+            counts = db.counts(self.conn)
+            manifest = db.read_manifest(self.conn)
+        return {"name": self.name, "path": str(self.path), "documents": counts["documents"],
+                "failed": counts["failed"], "chunks": counts["chunks"], "embedding_model": manifest["embedding_model"],
+                "dim": manifest.get("dim"), "chunk_size": manifest["chunking"]["chunk_size"],
+                "chunk_overlap": manifest["chunking"]["chunk_overlap"], "schema_version": manifest["schema_version"],
+                "generation": manifest["generation"]}
+
+    def _dense_settings(self) -> DenseSettings:
+        return DenseSettings(hnsw_threshold=self.query_settings.hnsw_threshold)
+
+    def refresh_indexes(self) -> caches.Indexes:
+        """The indexes for the current committed generation: in memory, from cache files, or rebuilt."""
+        with self._index_lock:
+            with self._db_lock:
+                gen = db.generation(self.conn)
+            if self._indexes is not None and self._indexes.generation == gen:
+                return self._indexes
+            cache_dir = self.path / "cache"
+            loaded = caches.load(cache_dir, gen, self._dense_settings())
+            if loaded is None:
+                with self._db_lock:
+                    self.manifest = db.read_manifest(self.conn)
+                    dim = self.dim or 1
+                    loaded = caches.build(self.conn, cache_dir, dim, self.tokenizer(), self._dense_settings())
+            self._indexes = loaded
+            return loaded
+
+    def search(self, query: str, *, k: int | None = None, mode: str | None = None, rerank: bool | None = None,
+               **overrides) -> list[RetrievedChunk]:
+        q = replace(self.query_settings, **{k_: v for k_, v in overrides.items() if v is not None})
+        k = k or q.k
+        mode = mode or q.mode
+        rerank = q.rerank if rerank is None else rerank
+        idx = self.refresh_indexes()
+        if idx.count == 0 or not query.strip():
+            return []
+        embedder = self.embedder() if mode in ("dense", "hybrid") else None
+        reranker = self._reranker_loader(q.reranker) if rerank and self._reranker_loader else None
+        retriever = HybridRetriever(embedder, idx.dense, idx.sparse, tokenizer=self.tokenizer(),
+                                    text_of=self._texts, reranker=reranker)
+        hits = retriever.search(query, k=k, mode=mode, candidates=q.candidates, fusion=q.fusion, rrf_k=q.rrf_k,
+                                dense_weight=q.dense_weight, rerank=rerank, rerank_top_n=q.rerank_top_n)
+        with self._db_lock:
+            rows = db.chunk_rows(self.conn, [h.id for h in hits])
+        out = []
+        for h in hits:
+            row = rows.get(h.id)
+            if row is None:  # deleted since the index was built
+                continue
+            out.append(RetrievedChunk(chunk_id=row["chunk_id"], text=row["text"], source=row["path"], score=h.score,
+                                      page=row["page"], page_end=row["page_end"],
+                                      heading_path=tuple(json.loads(row["heading_path"] or "[]")), hit=h))
+        return out
+
+    def _texts(self, row_ids: list[int]) -> list[str]:
+        with self._db_lock:
+            rows = db.chunk_rows(self.conn, row_ids)
+        return [caches.index_text(rows[i]["text"], rows[i]["heading_path"]) if i in rows else "" for i in row_ids]
+
+    def close(self) -> None:
+        self.conn.close()

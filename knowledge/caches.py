@@ -1,0 +1,112 @@
+"""Derived FAISS and BM25 caches beside kb.sqlite, stamped with the generation
+of the SQLite state they were built from.
+
+Layout: cache/stamp.json -> {"generation": g, "dense": "dense-g.faiss", "sparse": "bm25-g", "count": n}.
+The index files are written first under generation-specific names, the stamp
+last (atomically), so a crash leaves either the old complete set or the new
+one. A stamp that is stale, or files that fail to load (truncated), mean a
+rebuild from SQLite, where the vectors are stored: nothing is re-embedded.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from retrieval import BM25Index, DenseIndex, DenseSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Indexes:
+    generation: int
+    dense: DenseIndex | None
+    sparse: BM25Index
+    count: int
+
+
+def index_text(text: str, heading_json: str) -> str:
+    """What BM25 sees: the heading path (context the chunk text lacks) and the text."""
+    heading = " ".join(json.loads(heading_json or "[]"))
+    return f"{heading}\n{text}" if heading else text
+
+
+def _snapshot(conn: sqlite3.Connection, dim: int):
+    """One read transaction: the generation and every chunk's id, text and vector."""
+    conn.execute("BEGIN")
+    try:
+        gen = int(conn.execute("SELECT value FROM manifest WHERE key='generation'").fetchone()["value"])
+        rows = conn.execute("SELECT row_id, text, heading_path, vector FROM chunks ORDER BY row_id").fetchall()
+    finally:
+        conn.execute("COMMIT")
+    ids = np.fromiter((r["row_id"] for r in rows), dtype=np.int64, count=len(rows))
+    vectors = np.frombuffer(b"".join(r["vector"] for r in rows), dtype=np.float32).reshape(len(rows), dim) \
+        if rows else np.zeros((0, dim), dtype=np.float32)
+    texts = [index_text(r["text"], r["heading_path"]) for r in rows]
+    return gen, ids, vectors, texts
+
+
+def _write_stamp(cache_dir: Path, stamp: dict) -> None:
+    tmp = cache_dir / f".stamp.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(stamp), encoding="utf-8")
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, cache_dir / "stamp.json")
+
+
+def _cleanup(cache_dir: Path, keep: set[str]) -> None:
+    for entry in cache_dir.iterdir():
+        if entry.name in keep or entry.name == "stamp.json":
+            continue
+        if entry.name.startswith(("dense-", "bm25-", ".")):
+            try:
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+            except OSError:
+                pass
+
+
+def build(conn: sqlite3.Connection, cache_dir: Path, dim: int, tokenizer, dense_settings: DenseSettings) -> Indexes:
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    gen, ids, vectors, texts = _snapshot(conn, dim)
+    dense = DenseIndex.build(ids, vectors, dense_settings, dim=dim) if len(ids) else None
+    sparse = BM25Index.build(ids, [tokenizer(t) for t in texts])
+    dense_name, sparse_name = f"dense-{gen}.faiss", f"bm25-{gen}"
+    try:
+        if dense is not None:
+            dense.save(cache_dir / dense_name)
+        sparse.save(cache_dir / sparse_name)
+        _write_stamp(cache_dir, {"generation": gen, "dense": dense_name if dense is not None else None,
+                                 "sparse": sparse_name, "count": int(len(ids)), "dim": dim})
+        _cleanup(cache_dir, {dense_name, sparse_name})
+    except OSError as exc:  # a read-only or full disk still answers from memory
+        log.warning("could not write index caches in %s: %s", cache_dir, exc)
+    return Indexes(gen, dense, sparse, int(len(ids)))
+
+
+def load(cache_dir: Path, expected_generation: int, dense_settings: DenseSettings) -> Indexes | None:
+    """The cached indexes if they match the generation and load cleanly, else None."""
+    stamp_path = cache_dir / "stamp.json"
+    try:
+        stamp = json.loads(stamp_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if stamp.get("generation") != expected_generation:
+        return None
+    try:
+        dense = DenseIndex.load(cache_dir / stamp["dense"], dense_settings) if stamp.get("dense") else None
+        sparse = BM25Index.load(cache_dir / stamp["sparse"])
+    except Exception as exc:  # truncated or corrupt cache: rebuild, never serve it
+        log.warning("index cache in %s is unreadable (%s); rebuilding from kb.sqlite", cache_dir, exc)
+        return None
+    count = int(stamp.get("count", -1))
+    if len(sparse) != count or (dense is not None and len(dense) != count) or (dense is None and count):
+        log.warning("index cache in %s does not match its stamp; rebuilding", cache_dir)
+        return None
+    return Indexes(expected_generation, dense, sparse, count)

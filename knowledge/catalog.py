@@ -1,0 +1,126 @@
+"""The knowledge bases under ZHIDA_HOME/kbs: list, create, open, delete."""
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import uuid
+from pathlib import Path
+from typing import Callable
+
+from filelock import FileLock, Timeout
+
+from ingest.types import ChunkSettings
+from knowledge import db
+from knowledge.base import KnowledgeBase
+from knowledge.errors import KBBusy, KBExists, KBNotFound
+from knowledge.names import validate_kb_name
+from knowledge.settings import IndexSettings, IngestSettings, QuerySettings
+
+log = logging.getLogger(__name__)
+
+
+class Catalog:
+    def __init__(self, home: Path, *, embedder_loader: Callable[[str], object],
+                 reranker_loader: Callable[[str], object] | None = None,
+                 defaults: IndexSettings = IndexSettings(), query: QuerySettings = QuerySettings(),
+                 ingest: IngestSettings = IngestSettings()):
+        self.home = Path(home)
+        self.root = self.home / "kbs"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.embedder_loader = embedder_loader
+        self.reranker_loader = reranker_loader
+        self.defaults = defaults
+        self.query = query
+        self.ingest_settings = ingest
+        self._open: dict[str, KnowledgeBase] = {}
+        self._lock = threading.Lock()
+        self._sweep_trash()
+
+    def _sweep_trash(self) -> None:
+        """Finish deletions a crash interrupted (folders renamed to .trash-*)."""
+        for entry in self.root.glob(".trash-*"):
+            shutil.rmtree(entry, ignore_errors=True)
+
+    def path(self, name: str) -> Path:
+        return self.root / validate_kb_name(name)
+
+    def exists(self, name: str) -> bool:
+        try:
+            return (self.path(name) / "kb.sqlite").is_file()
+        except Exception:
+            return False
+
+    def names(self) -> list[str]:
+        return sorted(p.name for p in self.root.iterdir()
+                      if p.is_dir() and not p.name.startswith(".") and (p / "kb.sqlite").is_file())
+
+    def list(self) -> list[dict]:
+        out = []
+        for name in self.names():
+            try:
+                out.append(self.open(name).stats())
+            except Exception as exc:  # one broken KB must not hide the others
+                out.append({"name": name, "error": str(exc)})
+        return out
+
+    def create(self, name: str, settings: IndexSettings | None = None, *, embedding_model: str | None = None,
+               chunk_size: int | None = None, chunk_overlap: int | None = None) -> KnowledgeBase:
+        settings = settings or self.defaults
+        if embedding_model or chunk_size or chunk_overlap is not None:
+            chunk = ChunkSettings(chunk_size=chunk_size or settings.chunk.chunk_size,
+                                  chunk_overlap=settings.chunk.chunk_overlap if chunk_overlap is None else chunk_overlap,
+                                  keep_tables_whole_up_to=settings.chunk.keep_tables_whole_up_to)
+            settings = IndexSettings(embedding_model or settings.embedding_model, chunk)
+        if settings.chunk.chunk_overlap >= settings.chunk.chunk_size:
+            raise ValueError("chunk overlap must be smaller than the chunk size")
+        path = self.path(name)
+        if (path / "kb.sqlite").exists():
+            raise KBExists(f"knowledge base '{name}' already exists")
+        path.mkdir(parents=True, exist_ok=True)
+        tmp = path / f".kb.sqlite.{uuid.uuid4().hex}"
+        conn = db.connect(tmp)
+        try:
+            db.init_db(conn, settings.as_manifest())
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
+        for suffix in ("-wal", "-shm"):
+            Path(str(tmp) + suffix).unlink(missing_ok=True)
+        tmp.replace(path / "kb.sqlite")  # appears complete or not at all
+        return self.open(name)
+
+    def open(self, name: str) -> KnowledgeBase:
+        path = self.path(name)
+        with self._lock:
+            kb = self._open.get(path.name)
+            if kb is not None and (path / "kb.sqlite").exists():
+                return kb
+            if not (path / "kb.sqlite").is_file():
+                known = ", ".join(self.names()) or "none yet"
+                raise KBNotFound(f"no knowledge base named '{name}' (known: {known}); "
+                                 f"create it with `zhida kb create {name}` or `zhida ingest PATH --kb {name}`")
+            kb = KnowledgeBase(path, embedder_loader=self.embedder_loader, reranker_loader=self.reranker_loader,
+                               query=self.query, ingest=self.ingest_settings)
+            self._open[path.name] = kb
+            return kb
+
+    def delete(self, name: str) -> None:
+        path = self.path(name)
+        if not (path / "kb.sqlite").exists():
+            raise KBNotFound(f"no knowledge base named '{name}'")
+        lock = FileLock(str(path / ".lock"), timeout=2)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise KBBusy(f"knowledge base '{name}' is busy: an ingest is writing to it; try again later") from None
+        try:
+            with self._lock:
+                kb = self._open.pop(path.name, None)
+                if kb is not None:
+                    kb.close()
+            trash = self.root / f".trash-{path.name}-{uuid.uuid4().hex[:8]}"
+            path.rename(trash)  # atomic: the KB is gone or intact, never half-deleted
+        finally:
+            lock.release()
+        shutil.rmtree(trash, ignore_errors=True)

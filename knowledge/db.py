@@ -1,0 +1,238 @@
+"""kb.sqlite: the source of truth of a knowledge base.
+
+Documents, chunks with their float32 vectors, and a manifest of the facts the
+index was built with. Every committed write bumps `generation`, which stamps
+the derived FAISS/BM25 caches. WAL mode lets readers keep answering from the
+last committed state while an ingest writes.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from knowledge.errors import SchemaError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    root TEXT,
+    sha256 TEXT,
+    size INTEGER,
+    mtime REAL,
+    status TEXT NOT NULL,
+    error_kind TEXT,
+    error TEXT,
+    warnings TEXT,
+    format TEXT,
+    pages INTEGER,
+    chunks INTEGER NOT NULL DEFAULT 0,
+    added_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    row_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    chunk_id TEXT NOT NULL,
+    doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    page INTEGER,
+    page_end INTEGER,
+    heading_path TEXT NOT NULL,
+    section_index INTEGER,
+    char_start INTEGER,
+    char_end INTEGER,
+    kind TEXT,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+CREATE INDEX IF NOT EXISTS chunks_chunk_id ON chunks(chunk_id);
+"""
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    id: int
+    path: str
+    name: str
+    root: str | None
+    sha256: str | None
+    size: int | None
+    mtime: float | None
+    status: str
+    error_kind: str | None
+    error: str | None
+    warnings: list[str]
+    format: str | None
+    pages: int | None
+    chunks: int
+    added_at: float
+    updated_at: float
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "path": self.path, "name": self.name, "status": self.status,
+                "chunks": self.chunks, "error_kind": self.error_kind or "", "error": self.error or "",
+                "warnings": self.warnings, "size": self.size, "sha256": self.sha256, "format": self.format,
+                "pages": self.pages, "updated_at": self.updated_at}
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection, bump: bool = True) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE ... COMMIT; a committed write bumps the generation."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        if bump:
+            conn.execute("UPDATE manifest SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key='generation'")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def init_db(conn: sqlite3.Connection, manifest: dict) -> None:
+    with transaction(conn, bump=False):
+        for stmt in _SCHEMA.strip().split(";"):
+            if stmt.strip():
+                conn.execute(stmt)
+        rows = {"schema_version": str(SCHEMA_VERSION), "generation": "0", "created_at": str(time.time())}
+        rows.update({k: json.dumps(v, ensure_ascii=False) for k, v in manifest.items()})
+        for key, value in rows.items():
+            conn.execute("INSERT OR IGNORE INTO manifest(key, value) VALUES (?, ?)", (key, value))
+
+
+def read_manifest(conn: sqlite3.Connection) -> dict:
+    try:
+        rows = conn.execute("SELECT key, value FROM manifest").fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise SchemaError(f"kb.sqlite is not a Zhida knowledge base ({exc})") from exc
+    out: dict = {}
+    for row in rows:
+        key, value = row["key"], row["value"]
+        if key in ("schema_version", "generation"):
+            out[key] = int(value)
+        elif key == "created_at":
+            out[key] = float(value)
+        else:
+            out[key] = json.loads(value)
+    version = out.get("schema_version")
+    if version is None:
+        raise SchemaError("kb.sqlite has no schema version; it was not written by Zhida")
+    if version > SCHEMA_VERSION:
+        raise SchemaError(f"this knowledge base was written by a newer Zhida (schema {version}, this version "
+                          f"reads up to {SCHEMA_VERSION}); upgrade Zhida to open it")
+    return out
+
+
+def generation(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT value FROM manifest WHERE key='generation'").fetchone()
+    return int(row["value"]) if row else 0
+
+
+def set_manifest(conn: sqlite3.Connection, key: str, value) -> None:
+    conn.execute("INSERT OR REPLACE INTO manifest(key, value) VALUES (?, ?)", (key, json.dumps(value, ensure_ascii=False)))
+
+
+def _doc(row: sqlite3.Row) -> DocumentRow:
+    return DocumentRow(id=row["id"], path=row["path"], name=row["name"], root=row["root"], sha256=row["sha256"],
+                       size=row["size"], mtime=row["mtime"], status=row["status"], error_kind=row["error_kind"],
+                       error=row["error"], warnings=json.loads(row["warnings"] or "[]"), format=row["format"],
+                       pages=row["pages"], chunks=row["chunks"], added_at=row["added_at"],
+                       updated_at=row["updated_at"])
+
+
+def documents(conn: sqlite3.Connection) -> list[DocumentRow]:
+    return [_doc(r) for r in conn.execute("SELECT * FROM documents ORDER BY path")]
+
+
+def document_by_path(conn: sqlite3.Connection, path: str) -> DocumentRow | None:
+    row = conn.execute("SELECT * FROM documents WHERE path=?", (path,)).fetchone()
+    return _doc(row) if row else None
+
+
+def document_by_id(conn: sqlite3.Connection, doc_id: int) -> DocumentRow | None:
+    row = conn.execute("SELECT * FROM documents WHERE id=?", (doc_id,)).fetchone()
+    return _doc(row) if row else None
+
+
+def vectors_for_chunk_ids(conn: sqlite3.Connection, chunk_ids: Sequence[str]) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    ids = list(dict.fromkeys(chunk_ids))
+    for start in range(0, len(ids), 500):
+        part = ids[start:start + 500]
+        q = f"SELECT chunk_id, vector FROM chunks WHERE chunk_id IN ({','.join('?' * len(part))})"
+        for row in conn.execute(q, part):
+            out[row["chunk_id"]] = row["vector"]
+    return out
+
+
+def upsert_document(conn: sqlite3.Connection, *, path: str, name: str, root: str | None, sha256: str | None,
+                    size: int | None, mtime: float | None, status: str, error_kind: str = "", error: str = "",
+                    warnings: Sequence[str] = (), fmt: str | None = None, pages: int | None = None,
+                    chunks: int = 0) -> int:
+    now = time.time()
+    existing = conn.execute("SELECT id FROM documents WHERE path=?", (path,)).fetchone()
+    values = (name, root, sha256, size, mtime, status, error_kind or None, error or None,
+              json.dumps(list(warnings), ensure_ascii=False), fmt, pages, chunks, now)
+    if existing:
+        conn.execute("UPDATE documents SET name=?, root=?, sha256=?, size=?, mtime=?, status=?, error_kind=?, "
+                     "error=?, warnings=?, format=?, pages=?, chunks=?, updated_at=? WHERE id=?",
+                     values + (existing["id"],))
+        return int(existing["id"])
+    cur = conn.execute("INSERT INTO documents(name, root, sha256, size, mtime, status, error_kind, error, warnings, "
+                       "format, pages, chunks, updated_at, path, added_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                       values + (path, now))
+    return int(cur.lastrowid)
+
+
+def replace_chunks(conn: sqlite3.Connection, doc_id: int, chunks, vectors: np.ndarray) -> None:
+    conn.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    conn.executemany(
+        "INSERT INTO chunks(chunk_id, doc_id, position, text, page, page_end, heading_path, section_index, "
+        "char_start, char_end, kind, vector) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        [(c.id, doc_id, c.position, c.text, c.page, c.page_end, json.dumps(list(c.heading_path), ensure_ascii=False),
+          c.section_index, c.char_start, c.char_end, c.kind, vectors[i].tobytes()) for i, c in enumerate(chunks)])
+
+
+def delete_document(conn: sqlite3.Connection, doc_id: int) -> None:
+    conn.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
+    conn.execute("DELETE FROM documents WHERE id=?", (doc_id,))
+
+
+def chunk_rows(conn: sqlite3.Connection, row_ids: Sequence[int]) -> dict[int, sqlite3.Row]:
+    out: dict[int, sqlite3.Row] = {}
+    for start in range(0, len(row_ids), 500):
+        part = list(row_ids[start:start + 500])
+        q = (f"SELECT c.row_id, c.chunk_id, c.text, c.page, c.page_end, c.heading_path, d.name, d.path "
+             f"FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.row_id IN ({','.join('?' * len(part))})")
+        for row in conn.execute(q, part):
+            out[int(row["row_id"])] = row
+    return out
+
+
+def counts(conn: sqlite3.Connection) -> dict[str, int]:
+    docs = conn.execute("SELECT status, COUNT(*) AS n FROM documents GROUP BY status").fetchall()
+    by = {r["status"]: r["n"] for r in docs}
+    n_chunks = conn.execute("SELECT COUNT(*) AS n FROM chunks").fetchone()["n"]
+    return {"documents": sum(by.values()), "ok": by.get("ok", 0), "failed": by.get("failed", 0), "chunks": n_chunks}

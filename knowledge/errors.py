@@ -1,0 +1,33 @@
+"""Errors of the knowledge layer; each message is a complete sentence for the user."""
+
+
+class KBError(Exception):
+    """Base: something about a knowledge base the user can act on."""
+
+
+class KBNotFound(KBError):
+    pass
+
+
+class KBExists(KBError):
+    pass
+
+
+class KBBusy(KBError):
+    pass
+
+
+class InvalidName(KBError):
+    pass
+
+
+class SettingsMismatch(KBError):
+    pass
+
+
+class SchemaError(KBError):
+    pass
+
+
+class DocumentNotFound(KBError):
+    pass

@@ -1,0 +1,43 @@
+"""Settings the knowledge layer takes as plain frozen values (only the app reads config files)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from ingest.types import ChunkSettings
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """Index-level: baked into a KB's manifest; changing them needs --rebuild."""
+
+    embedding_model: str = "use-multilingual"
+    chunk: ChunkSettings = field(default_factory=ChunkSettings)
+
+    def as_manifest(self) -> dict:
+        return {"embedding_model": self.embedding_model, "chunking": asdict(self.chunk)}
+
+
+@dataclass(frozen=True)
+class QuerySettings:
+    """Query-level: change freely."""
+
+    k: int = 5
+    mode: str = "hybrid"
+    candidates: int = 50
+    fusion: str = "rrf"
+    rrf_k: int = 60
+    dense_weight: float = 0.5
+    rerank: bool = False
+    reranker: str = "BAAI/bge-reranker-base"
+    rerank_top_n: int = 20
+    hnsw_threshold: int = 200_000
+    jieba_user_dict: str | None = None
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    max_file_bytes: int = 200 * 1024 * 1024
+    ocr: bool = True
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = (".*", "~$*", "*.tmp")
+    lock_timeout_s: float = 10.0
