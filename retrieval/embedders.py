@@ -65,7 +65,7 @@ class HashingEmbedder:
         return _normalise(np.stack([self._vec(t) for t in texts]))
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self.embed_documents([text])[0]
+        return _normalise(self._vec(text))
 
 
 class USEEmbedder:

@@ -58,7 +58,10 @@ class BM25Index:
         df = np.bincount(rows_a, minlength=len(vocab)).astype(np.float64)
         idf = np.log(n_docs - df + 0.5) - np.log(df + 0.5)
         average_idf = float(idf.sum() / len(idf))
-        idf = np.where(idf < 0, epsilon * average_idf, idf)
+        # rank-bm25's floor for terms in more than half the documents; in a tiny corpus the average
+        # idf itself can be <= 0, which would make every score non-positive, so the floor stays positive.
+        floor = epsilon * average_idf if average_idf > 0 else epsilon
+        idf = np.where(idf < 0, floor, idf)
         avgdl = float(doc_len.sum() / n_docs) or 1.0
         denom = tf_a + k1 * (1 - b + b * doc_len[cols_a] / avgdl)
         w = idf[rows_a] * tf_a * (k1 + 1) / denom

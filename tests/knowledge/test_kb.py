@@ -1,0 +1,205 @@
+"""Knowledge bases: incremental sync, caches, locks, settings, deletion."""
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from knowledge import (Catalog, IndexSettings, IngestSettings, InvalidName, KBBusy, KBExists, KBNotFound,
+                       SettingsMismatch)
+from retrieval import HashingEmbedder
+
+
+class CountingEmbedder(HashingEmbedder):
+    """The hashing embedder, counting how many texts reach it."""
+
+    def __init__(self, dim: int = 64):
+        super().__init__(dim)
+        self.model_id = "hashing"
+        self.embedded = 0
+
+    def embed_documents(self, texts, *, show_progress=False):
+        self.embedded += len(texts)
+        return super().embed_documents(texts)
+
+
+@pytest.fixture()
+def embedder():
+    return CountingEmbedder()
+
+
+@pytest.fixture()
+def catalog(tmp_path, embedder):
+    return Catalog(tmp_path / "home", embedder_loader=lambda name: embedder,
+                   defaults=IndexSettings("hashing"), ingest=IngestSettings(lock_timeout_s=0.5))
+
+
+def write_corpus(folder, n=12):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        (folder / f"doc{i:02d}.txt").write_text(f"第{i}号文档。知识库问答系统的第{i}条规定是关于检索的。\n\n"
+                                                f"Document {i} talks about topic{i} in English.", encoding="utf-8")
+    return folder
+
+
+def test_reingest_unchanged_folder_embeds_nothing(catalog, embedder, tmp_path):
+    folder = write_corpus(tmp_path / "docs")
+    kb = catalog.create("kb")
+    first = kb.ingest([folder])
+    assert first.summary()["added"] == 12 and embedder.embedded > 0
+    embedder.embedded = 0
+    again = kb.ingest([folder])
+    assert again.summary() == {"added": 0, "updated": 0, "removed": 0, "unchanged": 12, "failed": 0}
+    assert embedder.embedded == 0
+
+
+def test_changed_and_removed_files_are_updated_and_deleted(catalog, embedder, tmp_path):
+    folder = write_corpus(tmp_path / "docs")
+    kb = catalog.create("kb")
+    kb.ingest([folder])
+    (folder / "doc03.txt").write_text("全新的内容：量子计算。", encoding="utf-8")
+    (folder / "doc04.txt").unlink()
+    embedder.embedded = 0
+    report = kb.ingest([folder])
+    assert report.summary()["updated"] == 1 and report.summary()["removed"] == 1
+    assert embedder.embedded == 1  # only the changed file's single chunk
+    assert {d["path"].rsplit("/", 1)[-1] for d in kb.documents()} == {f"doc{i:02d}.txt" for i in range(12) if i != 4}
+    hits = kb.search("量子计算", k=1)
+    assert hits and hits[0].source.endswith("doc03.txt")
+    assert not any(h.source.endswith("doc04.txt") for h in kb.search("第4号文档", k=12))
+
+
+def test_renamed_file_reuses_stored_vectors(catalog, embedder, tmp_path):
+    folder = write_corpus(tmp_path / "docs", n=2)
+    kb = catalog.create("kb")
+    kb.ingest([folder])
+    (folder / "doc00.txt").rename(folder / "renamed.txt")
+    embedder.embedded = 0
+    report = kb.ingest([folder])
+    assert report.summary()["added"] == 1 and report.summary()["removed"] == 1
+    assert embedder.embedded == 0
+
+
+def test_bad_files_fail_with_reasons_and_the_rest_ingest(catalog, tmp_path):
+    folder = write_corpus(tmp_path / "docs", n=3)
+    (folder / "empty.txt").write_bytes(b"")
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.7\n" + b"\x00garbage" * 10)
+    (folder / "fake.docx").write_bytes(b"not a zip at all")
+    kb = catalog.create("kb")
+    report = kb.ingest([folder, tmp_path / "missing.txt"])
+    failed = {f.path.rsplit("/", 1)[-1]: f for f in report.files if f.status == "failed"}
+    assert set(failed) == {"empty.txt", "broken.pdf", "fake.docx", "missing.txt"}
+    assert all(f.reason for f in failed.values())
+    assert report.summary()["added"] == 3
+    assert kb.search("知识库", k=3)
+
+
+def test_changing_index_settings_is_refused_with_rebuild_hint(catalog, tmp_path):
+    folder = write_corpus(tmp_path / "docs", n=2)
+    kb = catalog.create("kb")
+    kb.ingest([folder])
+    with pytest.raises(SettingsMismatch, match="--rebuild"):
+        kb.ingest([folder], index_settings=IndexSettings("hashing:32"))
+
+
+def test_rebuild_switches_embedding_model_and_keeps_documents(tmp_path):
+    models = {}
+
+    def loader(name):
+        return models.setdefault(name, HashingEmbedder(int(name.split(":")[1]) if ":" in name else 256))
+
+    cat = Catalog(tmp_path / "home", embedder_loader=loader, defaults=IndexSettings("hashing"))
+    folder = write_corpus(tmp_path / "docs", n=3)
+    kb = cat.create("kb")
+    kb.ingest([folder])
+    report = kb.ingest([folder], rebuild=True, index_settings=IndexSettings("hashing:32"))
+    assert report.summary()["added"] == 3
+    assert kb.stats()["embedding_model"] == "hashing:32" and kb.stats()["dim"] == 32
+    assert kb.search("知识库", k=1, mode="dense")
+
+
+def test_second_writer_fails_with_a_clear_busy_message(catalog, tmp_path):
+    from filelock import FileLock
+
+    kb = catalog.create("kb")
+    holder = FileLock(str(kb.path / ".lock"))
+    holder.acquire()
+    try:
+        with pytest.raises(KBBusy, match="busy"):
+            kb.ingest([write_corpus(tmp_path / "docs", n=1)])
+    finally:
+        holder.release()
+
+
+@pytest.mark.parametrize("damage", ["delete", "truncate", "stale"])
+def test_caches_are_rebuilt_from_sqlite_when_missing_corrupt_or_stale(catalog, embedder, tmp_path, damage):
+    folder = write_corpus(tmp_path / "docs")
+    kb = catalog.create("kb")
+    kb.ingest([folder])
+    expected = [h.chunk_id for h in kb.search("第5号文档", k=3)]
+    cache = kb.path / "cache"
+    stamp = json.loads((cache / "stamp.json").read_text())
+    if damage == "delete":
+        for p in cache.iterdir():
+            p.unlink() if p.is_file() else None
+    elif damage == "truncate":
+        dense = cache / stamp["dense"]
+        dense.write_bytes(dense.read_bytes()[:100])
+    else:
+        stamp["generation"] -= 1
+        (cache / "stamp.json").write_text(json.dumps(stamp))
+    embedder.embedded = 0
+    fresh = Catalog(catalog.home, embedder_loader=lambda name: embedder, defaults=IndexSettings("hashing"))
+    assert [h.chunk_id for h in fresh.open("kb").search("第5号文档", k=3)] == expected
+    assert embedder.embedded == 0  # vectors come from SQLite, never re-embedded
+    assert json.loads((cache / "stamp.json").read_text())["generation"] == kb.stats()["generation"]
+
+
+def test_reader_sees_new_documents_after_another_writer_commits(catalog, tmp_path, embedder):
+    kb = catalog.create("kb")
+    kb.ingest([write_corpus(tmp_path / "a", n=2)])
+    reader = Catalog(catalog.home, embedder_loader=lambda name: embedder).open("kb")
+    assert len(reader.search("Document", k=10, mode="sparse")) == 2
+    kb.ingest([write_corpus(tmp_path / "b", n=3)])
+    assert len(reader.search("Document", k=10, mode="sparse")) == 5
+
+
+@pytest.mark.parametrize("name", ["../evil", "/abs", "a/b", "a\\b", "..", "nul\x00", "CON", "x" * 65, ".hidden", ""])
+def test_hostile_kb_names_are_refused(catalog, name):
+    with pytest.raises(InvalidName):
+        catalog.create(name)
+    assert not any(p.name != "kbs" for p in catalog.home.iterdir() if p.name not in ("kbs",))
+
+
+def test_chinese_names_work_and_delete_removes_everything(catalog, tmp_path):
+    kb = catalog.create("公司制度")
+    kb.ingest([write_corpus(tmp_path / "docs", n=1)])
+    with pytest.raises(KBExists):
+        catalog.create("公司制度")
+    assert catalog.names() == ["公司制度"]
+    catalog.delete("公司制度")
+    assert catalog.names() == [] and not (catalog.root / "公司制度").exists()
+    with pytest.raises(KBNotFound, match="zhida kb create"):
+        catalog.open("公司制度")
+
+
+def test_delete_document_removes_its_chunks(catalog, tmp_path):
+    kb = catalog.create("kb")
+    kb.ingest([write_corpus(tmp_path / "docs", n=3)])
+    doc = kb.documents()[0]
+    kb.delete_document(doc["id"])
+    conn = sqlite3.connect(kb.path / "kb.sqlite")
+    assert conn.execute("SELECT COUNT(*) FROM chunks WHERE doc_id=?", (doc["id"],)).fetchone()[0] == 0
+    assert all(h.source != doc["path"] for h in kb.search("Document", k=10))
+
+
+def test_search_results_carry_citation_fields_and_evidence(catalog, tmp_path):
+    folder = tmp_path / "md"
+    folder.mkdir()
+    (folder / "guide.md").write_text("# 安装\n\n运行 make run 即可安装。\n\n# 使用\n\n用 zhida ask 提问。", encoding="utf-8")
+    kb = catalog.create("kb")
+    kb.ingest([folder])
+    hit = kb.search("如何安装", k=1)[0]
+    assert hit.heading_path == ("安装",) and hit.source.endswith("guide.md")
+    assert hit.hit is not None and set(hit.hit.found_by) <= {"dense", "sparse"}
