@@ -172,7 +172,8 @@ class JobRunner:
             with self._lock:
                 job.status = FAILED
                 job.error = str(exc) or type(exc).__name__
-                job.error_type = getattr(exc, "error_type", "") or type(exc).__name__
+                kind = getattr(exc, "type", None)
+                job.error_type = kind if isinstance(kind, str) and kind else type(exc).__name__
         else:
             with self._lock:
                 job.status = DONE

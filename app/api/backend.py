@@ -7,6 +7,7 @@ answering APIs by name, so a rename there is a one-file change here.
 from __future__ import annotations
 
 import copy
+import functools
 import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -14,6 +15,35 @@ from typing import Any, Callable, Iterator, Sequence
 from app.api.errors import ApiError
 
 LLM_BACKENDS = ["extractive", "openai", "transformers", "llamacpp"]
+
+
+def api_error(exc: Exception) -> ApiError | None:
+    """The HTTP status for a knowledge-layer error (None: not a user error)."""
+    from knowledge import errors as ke
+
+    table = [(ke.KBNotFound, 404, "not_found"), (ke.DocumentNotFound, 404, "not_found"),
+             (ke.KBExists, 409, "exists"), (ke.KBBusy, 409, "busy"), (ke.InvalidName, 400, "bad_request"),
+             (ke.SettingsMismatch, 409, "settings_mismatch"), (ke.SchemaError, 500, "schema_error"),
+             (ke.KBError, 400, "bad_request"), (ValueError, 400, "bad_request")]
+    for cls, status, kind in table:
+        if isinstance(exc, cls):
+            return ApiError(status, str(exc), kind)
+    return None
+
+
+def _translated(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ApiError:
+            raise
+        except Exception as exc:
+            err = api_error(exc)
+            if err is None:
+                raise
+            raise err from exc
+    return wrapper
 
 
 class Backend:
@@ -32,59 +62,78 @@ class Backend:
             self._catalog = services.catalog(self.settings)
         return self._catalog
 
+    @_translated
     def supported_suffixes(self) -> Sequence[str]:
         from ingest import supported_suffixes
 
         return supported_suffixes()
 
+    @_translated
     def llm_choices(self) -> list[str]:
         current = (self.settings.get("answer") or {}).get("llm", "extractive")
         return [current] + [x for x in LLM_BACKENDS if x != current]
 
     # ---- knowledge bases --------------------------------------------------------------
+    @_translated
     def kb_names(self) -> list[str]:
-        return sorted(self.catalog.names())
+        return list(self.catalog.names())
 
+    @_translated
     def kb_exists(self, name: str) -> bool:
         return self.catalog.exists(name)
 
+    @_translated
     def kb_path(self, name: str) -> Path:
         return self.catalog.path(name)
 
     def _open(self, name: str):
         return self.catalog.open(name)
 
+    @_translated
     def kb_info(self, name: str) -> dict[str, Any]:
-        stats = self._open(name).stats()
-        data = stats if isinstance(stats, dict) else vars(stats)
-        return {"name": name, **{k: v for k, v in data.items() if k != "name"}}
+        return dict(self._open(name).stats())
 
+    @_translated
     def create_kb(self, name: str, *, embedding_model=None, chunk_size=None, chunk_overlap=None) -> None:
         self.catalog.create(name, embedding_model=embedding_model, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
 
+    @_translated
     def delete_kb(self, name: str) -> None:
         self.catalog.delete(name)
 
+    @_translated
     def locked_elsewhere(self, name: str) -> bool:
+        """Whether another process (a CLI ingest) holds the KB's writer lock right now."""
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(self.catalog.path(name) / ".lock"), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            return True
+        lock.release()
         return False
 
     # ---- documents ----------------------------------------------------------------------
+    @_translated
     def documents(self, name: str) -> list[dict[str, Any]]:
         out = []
         for d in self._open(name).documents():
-            data = d if isinstance(d, dict) else vars(d)
-            out.append({"id": str(data.get("id")), "source": str(data.get("path") or data.get("source")),
-                        "status": data.get("status", ""), "chunks": int(data.get("chunks") or 0),
-                        "error": data.get("error") or "", "size": data.get("size"), "sha256": data.get("sha256")})
+            row = {k: v for k, v in d.items() if k != "path"}
+            row.update(id=str(d["id"]), source=str(d["path"]), name=str(d.get("name") or Path(str(d["path"])).name))
+            out.append(row)
         return out
 
+    @_translated
     def delete_document(self, name: str, doc_id: str) -> None:
         self._open(name).delete_document(doc_id)
 
+    @_translated
     def ingest(self, name: str, paths: list[Path], *, progress: Callable | None = None, rebuild: bool = False):
         return self._open(name).ingest([str(p) for p in paths], progress=progress, rebuild=rebuild)
 
     # ---- retrieval and answers --------------------------------------------------------------
+    @_translated
     def search(self, name: str, query: str, *, k: int, mode: str, rerank: bool):
         return self._open(name).search(query, k=k, mode=mode, rerank=rerank)
 
@@ -99,6 +148,7 @@ class Backend:
                 self._llms[name] = load_llm(s)
             return self._llms[name]
 
+    @_translated
     def answer_stream(self, question: str, chunks, *, history: list[dict], llm: str | None) -> Iterator[tuple[str, Any]]:
         from app.answering import answer_stream
 
