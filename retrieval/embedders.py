@@ -116,8 +116,11 @@ class SentenceTransformerEmbedder:
             raise ModelLoadError(
                 f"cannot load embedding {where} '{name_or_path}' ({type(exc).__name__}: {str(exc)[:200]}). "
                 f"If this machine is offline, use {OFFLINE_CHOICES}") from exc
-        self.dim = int(self._model.get_sentence_embedding_dimension())
-        prompts = getattr(self._model, "prompts", {}) or {}
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or \
+            self._model.get_sentence_embedding_dimension
+        self.dim = int(get_dim())
+        # Prompts the model card ships win; otherwise the family's convention (BGE, E5).
+        prompts = {k: v for k, v in (getattr(self._model, "prompts", {}) or {}).items() if v}
         family_q, family_d = _family_prompts(name_or_path)
         self.query_prefix = prompts.get("query", family_q)
         self.document_prefix = prompts.get("document", prompts.get("passage", family_d))

@@ -1,0 +1,175 @@
+"""Retrieval layer: BM25 agrees with rank-bm25, Chinese tokenisation, FAISS, fusion, rerank, embedders."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from retrieval import (BM25Index, DenseIndex, DenseSettings, HashingEmbedder, HybridRetriever, ModelLoadError,
+                       Tokenizer, load_embedder, load_reranker, reciprocal_rank_fusion, weighted_fusion)
+from retrieval.rerank import rerank
+
+DOCS = [
+    "知识库问答系统可以回答用户的问题",
+    "資訊檢索是重要的研究領域，檢索系統很多",
+    "BM25 is a ranking function used by search engines",
+    "混合检索 hybrid retrieval 结合 dense 和 sparse 检索",
+    "今天天气很好，我们去公园散步",
+    "检索 检索 检索 知识 retrieval retrieval",
+    "The quick brown fox jumps over the lazy dog",
+]
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return Tokenizer()
+
+
+def test_chinese_is_split_into_words_not_characters(tok):
+    tokens = tok("知识库问答系统")
+    assert "知识库" in tokens or "知识" in tokens
+    assert "问答" in tokens and "系统" in tokens
+
+
+def test_traditional_chinese_tokenises_like_simplified(tok):
+    assert tok("資訊檢索") == tok("资讯检索")
+
+
+def test_mixed_text_keeps_lowercased_english_words_and_drops_punctuation(tok):
+    tokens = tok("混合检索 Hybrid Retrieval，BM25！")
+    assert {"hybrid", "retrieval", "bm25"} <= set(tokens)
+    assert "，" not in tokens and "！" not in tokens
+
+
+@pytest.mark.parametrize("query", ["知识库检索 retrieval", "检索系统", "search engines BM25", "公园"])
+def test_bm25_scores_agree_with_rank_bm25(tok, query):
+    from rank_bm25 import BM25Okapi
+
+    toks = [tok(d) for d in DOCS]
+    ours = BM25Index.build(np.arange(len(DOCS)), toks)
+    ref = BM25Okapi(toks)
+    q = tok(query)
+    np.testing.assert_allclose(ours.scores(q), ref.get_scores(q), atol=1e-5)
+
+
+def test_bm25_round_trips_through_npy_files_without_pickle(tok, tmp_path):
+    idx = BM25Index.build(np.arange(len(DOCS)) + 100, [tok(d) for d in DOCS])
+    idx.save(tmp_path / "bm25")
+    assert sorted(p.suffix for p in (tmp_path / "bm25").iterdir()) == [".json", ".json", ".npy", ".npy", ".npy", ".npy"]
+    again = BM25Index.load(tmp_path / "bm25")
+    assert again.search("检索", 3, tok) == idx.search("检索", 3, tok)
+    assert again.search("检索", 1, tok)[0][0] == 105
+
+
+def test_flat_and_hnsw_agree_on_random_vectors(tmp_path):
+    rng = np.random.default_rng(0)
+    vecs = rng.standard_normal((2000, 32)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    ids = np.arange(2000, dtype=np.int64) * 3
+    flat = DenseIndex.build(ids, vecs, DenseSettings(hnsw_threshold=10_000))
+    hnsw = DenseIndex.build(ids, vecs, DenseSettings(hnsw_threshold=1000))
+    queries = vecs[:50] + 0.01 * rng.standard_normal((50, 32)).astype(np.float32)
+    recall = np.mean([len({i for i, _ in a} & {i for i, _ in b}) / 10
+                      for a, b in zip(flat.search_many(queries, 10), hnsw.search_many(queries, 10))])
+    assert recall >= 0.9
+    assert flat.search(vecs[7], 1)[0][0] == 21
+    flat.save(tmp_path / "d.faiss")
+    assert DenseIndex.load(tmp_path / "d.faiss").search(vecs[7], 3) == flat.search(vecs[7], 3)
+
+
+def test_rrf_ranks_documents_found_by_both_retrievers_first():
+    fused = reciprocal_rank_fusion({"dense": [(1, 0.9), (2, 0.8), (3, 0.7)], "sparse": [(3, 12.0), (4, 9.0)]})
+    assert fused[0].id == 3 and fused[0].found_by == ("dense", "sparse")
+    assert fused[0].dense_rank == 3 and fused[0].sparse_rank == 1
+    assert {h.id for h in fused} == {1, 2, 3, 4}
+
+
+def test_weighted_fusion_follows_weights():
+    ranked = {"dense": [(1, 0.9), (2, 0.1)], "sparse": [(2, 10.0), (1, 1.0)]}
+    assert weighted_fusion(ranked, {"dense": 0.9, "sparse": 0.1})[0].id == 1
+    assert weighted_fusion(ranked, {"dense": 0.1, "sparse": 0.9})[0].id == 2
+
+
+class LengthReranker:
+    """Deterministic fake cross-encoder: longer passages are 'more relevant'."""
+
+    model_id = "fake"
+
+    def __init__(self):
+        self.calls = 0
+
+    def score(self, query, texts):
+        self.calls += 1
+        return np.array([len(t) for t in texts], dtype=np.float32)
+
+
+def test_rerank_reorders_only_the_top_n():
+    hits = reciprocal_rank_fusion({"dense": [(1, 0.9), (2, 0.8), (3, 0.7)]})
+    texts = {1: "a", 2: "bbb", 3: "cc"}
+    out = rerank(hits, "q", [texts[h.id] for h in hits[:2]], LengthReranker(), top_n=2)
+    assert [h.id for h in out] == [2, 1, 3]
+    assert out[0].rerank_score == 3.0
+
+
+def test_hybrid_retriever_modes_and_rerank(tok):
+    emb = HashingEmbedder(64)
+    ids = np.arange(len(DOCS))
+    dense = DenseIndex.build(ids, emb.embed_documents(DOCS))
+    sparse = BM25Index.build(ids, [tok(d) for d in DOCS])
+    fake = LengthReranker()
+    r = HybridRetriever(emb, dense, sparse, tokenizer=tok, text_of=lambda xs: [DOCS[i] for i in xs], reranker=fake)
+    assert r.search("公园散步", k=1, mode="sparse")[0].id == 4
+    assert r.search("公园散步", k=1, mode="dense")[0].found_by == ("dense",)
+    hybrid = r.search("检索", k=3)
+    assert all(h.score > 0 for h in hybrid)
+    reranked = r.search("检索", k=3, rerank=True, rerank_top_n=5)
+    assert fake.calls == 1 and reranked[0].rerank_score is not None
+    with pytest.raises(ValueError, match="mode"):
+        r.search("x", mode="fuzzy")
+
+
+def test_hashing_embedder_is_deterministic_and_normalised():
+    a, b = HashingEmbedder(), HashingEmbedder()
+    v = a.embed_documents(["知识库", "retrieval"])
+    np.testing.assert_array_equal(v, b.embed_documents(["知识库", "retrieval"]))
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, rtol=1e-5)
+    assert a.embed_query("知识库").shape == (256,)
+
+
+def test_sentence_transformer_folder_loads_and_applies_family_prefixes(tiny_models, tmp_path):
+    import shutil
+
+    emb = load_embedder(tiny_models["embedder"])
+    assert emb.dim == 32 and emb.query_prefix == ""
+    v = emb.embed_documents(["知识库", "检索"])
+    assert v.shape == (2, 32) and v.dtype == np.float32
+    e5 = tmp_path / "my-e5-small"
+    shutil.copytree(tiny_models["embedder"], e5)
+    e5emb = load_embedder(str(e5))
+    assert (e5emb.query_prefix, e5emb.document_prefix) == ("query: ", "passage: ")
+    assert not np.allclose(e5emb.embed_query("知识"), e5emb.embed_documents(["知识"])[0])
+    bge = tmp_path / "bge-small-zh-v1.5"
+    shutil.copytree(tiny_models["embedder"], bge)
+    assert load_embedder(str(bge)).query_prefix.startswith("为这个句子生成表示")
+
+
+def test_unloadable_models_name_the_offline_alternatives(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelLoadError, match="use-multilingual"):
+        load_embedder("BAAI/bge-small-zh-v1.5")
+    with pytest.raises(ModelLoadError, match="use-multilingual"):
+        load_embedder(str(tmp_path / "no-such-folder"))
+    with pytest.raises(ModelLoadError, match="no-rerank"):
+        load_reranker(str(tmp_path / "no-such-reranker"))
+
+
+def test_cross_encoder_folder_loads_and_scores(tiny_models):
+    rr = load_reranker(tiny_models["reranker"])
+    scores = rr.score("知识库", ["知识库问答", "天气"])
+    assert scores.shape == (2,) and np.isfinite(scores).all()
+
+
+def test_packaged_use_model_embeds_chinese_offline():
+    emb = load_embedder("use-multilingual")
+    v = emb.embed_documents(["知识库问答", "知识库的问题回答", "今天天气很好"])
+    assert v.shape == (3, 512)
+    assert float(v[0] @ v[1]) > float(v[0] @ v[2])
