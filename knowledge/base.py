@@ -20,6 +20,7 @@ from knowledge.settings import IndexSettings, IngestSettings, QuerySettings
 from knowledge.syncing import Progress, collect, sync_files
 from knowledge.types import RetrievedChunk, SyncReport
 from retrieval import DenseSettings, HybridRetriever, Tokenizer
+from retrieval.tokenize import shared_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ class KnowledgeBase:
 
     def tokenizer(self) -> Tokenizer:
         if self._tokenizer is None:
-            self._tokenizer = Tokenizer(user_dict=self.query_settings.jieba_user_dict)
+            self._tokenizer = shared_tokenizer(self.query_settings.jieba_user_dict)
         return self._tokenizer
 
     # --- writing

@@ -57,3 +57,13 @@ class Tokenizer:
         else:
             out = [t for t in _LATIN.findall(text) if t not in self.stopwords]
         return out
+
+
+_shared: dict[str | None, Tokenizer] = {}
+
+
+def shared_tokenizer(user_dict: str | None = None) -> Tokenizer:
+    """One Tokenizer per user dictionary and process: jieba's dictionary takes ~1 s to load."""
+    if user_dict not in _shared:
+        _shared[user_dict] = Tokenizer(user_dict=user_dict)
+    return _shared[user_dict]

@@ -1,0 +1,266 @@
+"""Grounded answers from retrieved chunks: prompt, stream, cite, or refuse.
+
+Takes retrieved chunks (never a knowledge base) and an LLM backend. Every [n]
+in the final text points at a passage the model was given; invented numbers
+are removed. Below the relevance threshold the answer says the knowledge base
+does not contain it, in the question's language, and shows the closest
+passages instead of guessing.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterator, Sequence
+
+from app.config import prompt_template
+from app.llms.base import Extractive, LLMError
+from knowledge.types import RetrievedChunk
+
+REFUSAL = {"zh": "知识库中没有找到相关内容。", "en": "The knowledge base does not contain an answer to this question."}
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_CITE = re.compile(r"\[(\d{1,3})\]")
+_FOLLOW_UP = re.compile(r"^(那|它|这|其|该|他|她|那么|还有|and\b|what about|how about|it\b|its\b|that\b|they\b)",
+                        re.I)
+
+
+def language_of(text: str) -> str:
+    """'zh' when Chinese characters make up a fair share of the letters, else 'en'."""
+    letters = [ch for ch in text if ch.isalpha()]
+    if not letters:
+        return "en"
+    return "zh" if sum(1 for ch in letters if _CJK.match(ch)) / len(letters) >= 0.2 else "en"
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    chunk_id: str
+    source: str
+    page: int | None
+    heading: str
+    text: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    mode: str
+    refused: bool
+    citations: list[Citation]
+    timings_ms: dict[str, float]
+    passages: list[RetrievedChunk] = field(default_factory=list)
+    query: str = ""  # the standalone query used for retrieval (after history rewriting)
+
+    def to_json(self) -> dict[str, Any]:
+        """The `zhida ask --json` shape (other tools read it; keep it exactly)."""
+        return {"answer": self.text, "mode": self.mode, "refused": self.refused,
+                "citations": [{"n": c.n, "source": c.source, "page": c.page, "heading": c.heading, "text": c.text,
+                               "score": c.score} for c in self.citations],
+                "timings_ms": self.timings_ms}
+
+
+@dataclass(frozen=True)
+class Event:
+    """A streaming event: type 'token' (text), 'error' (text), or 'done' (answer)."""
+
+    type: str
+    text: str = ""
+    answer: Answer | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.type
+
+
+def _citation(n: int, chunk: RetrievedChunk) -> Citation:
+    return Citation(n=n, chunk_id=chunk.chunk_id, source=chunk.source, page=chunk.page, heading=chunk.heading,
+                    text=chunk.text, score=round(float(chunk.score), 6))
+
+
+def relevance(chunk: RetrievedChunk) -> float:
+    """A score on a fixed scale for the refusal threshold: rerank score, else dense cosine, else 1 for a
+    lexical (BM25) match; RRF scores are rank-based and say nothing about relevance."""
+    hit = chunk.hit
+    if hit is None:
+        return float(chunk.score)
+    if hit.rerank_score is not None:
+        return float(hit.rerank_score)
+    if hit.sparse_score is not None and hit.sparse_score > 0:
+        return max(1.0, float(hit.dense_score or 0.0))
+    return float(hit.dense_score if hit.dense_score is not None else chunk.score)
+
+
+def should_refuse(chunks: Sequence[RetrievedChunk], min_relevance: float) -> bool:
+    return not chunks or max(relevance(c) for c in chunks) < min_relevance
+
+
+def format_passages(chunks: Sequence[RetrievedChunk], max_chars: int) -> str:
+    """Numbered passages with where they come from; each is quoted data inside the passage block."""
+    parts, used = [], 0
+    for n, c in enumerate(chunks, 1):
+        where = c.source.rsplit("/", 1)[-1] + (f", p.{c.page}" if c.page else "") + (f", {c.heading}" if c.heading else "")
+        text = c.text.replace("</passages>", "</ passages>")  # a passage cannot close the block
+        budget = max(200, max_chars - used)
+        text = text[:budget]
+        used += len(text)
+        parts.append(f"[{n}] ({where})\n{text}")
+        if used >= max_chars:
+            break
+    return "\n\n".join(parts)
+
+
+def build_messages(question: str, chunks: Sequence[RetrievedChunk], max_chars: int = 6000,
+                   history: Sequence[dict] | None = None) -> list[dict]:
+    lang = language_of(question)
+    prompt = prompt_template(f"answer_{lang}").format(passages=format_passages(chunks, max_chars),
+                                                      question=question)
+    messages = [m for m in (history or []) if m.get("role") in ("user", "assistant")][-4:]
+    return messages + [{"role": "user", "content": prompt}]
+
+
+def map_citations(text: str, chunks: Sequence[RetrievedChunk]) -> tuple[str, list[Citation]]:
+    """Drop [n] that point at no passage; list cited passages in order of first use."""
+    order: list[int] = []
+
+    def keep(m: re.Match) -> str:
+        n = int(m.group(1))
+        if 1 <= n <= len(chunks):
+            if n not in order:
+                order.append(n)
+            return m.group(0)
+        return ""
+
+    cleaned = _CITE.sub(keep, text)
+    cleaned = re.sub(r"[ \t]+([。，,.])", r"\1", cleaned).strip()
+    return cleaned, [_citation(n, chunks[n - 1]) for n in order]
+
+
+# --- extractive mode -------------------------------------------------------------------------
+
+def _tokens(text: str) -> set[str]:
+    from app.text_tokens import tokens
+
+    return tokens(text)
+
+
+def split_sentences(text: str) -> list[str]:
+    pieces = re.split(r"(?<=[。！？；!?;])|(?<=[.])\s+|\n+", text)
+    return [p.strip() for p in pieces if p and len(p.strip()) >= 4]
+
+
+def extractive_answer(question: str, chunks: Sequence[RetrievedChunk], max_sentences: int = 3) -> str:
+    """The sentences of the top passages that share most words with the question, each cited."""
+    q = _tokens(question)
+    scored = []
+    for n, c in enumerate(chunks[:5], 1):
+        for i, s in enumerate(split_sentences(c.text)):
+            overlap = len(q & _tokens(s))
+            if overlap:
+                # earlier passages and earlier sentences win ties
+                scored.append((overlap / (1 + 0.15 * (n - 1)), -n, -i, n, s))
+    if not scored:
+        return ""
+    scored.sort(reverse=True)
+    best = scored[0][0]
+    picked = [x for x in scored[:max_sentences] if x[0] >= 0.5 * best]
+    picked.sort(key=lambda x: (-x[1], -x[2]))  # reading order: passage, then sentence
+    return "".join(f"{s}[{n}]" + ("" if s.endswith(tuple("。！？；")) else " ") for *_, n, s in picked).strip()
+
+
+# --- follow-up questions ---------------------------------------------------------------------
+
+def rewrite_query(question: str, history: Sequence[dict], llm=None, max_turns: int = 6) -> str:
+    """A standalone query for retrieval: the LLM rewrites follow-ups when there is one, else a heuristic
+    prepends the previous question to short or pronoun-led follow-ups."""
+    turns = [m for m in history if m.get("role") in ("user", "assistant") and m.get("content")][-2 * max_turns:]
+    if not turns:
+        return question
+    previous = [m["content"] for m in turns if m["role"] == "user"]
+    if llm is not None and not isinstance(llm, Extractive):
+        lang = language_of(question)
+        convo = "\n".join(f"{m['role']}: {m['content'][:500]}" for m in turns)
+        prompt = prompt_template(f"rewrite_{lang}").format(history=convo, question=question)
+        try:
+            text = "".join(llm.stream([{"role": "user", "content": prompt}], max_new_tokens=96,
+                                      max_tokens=96)).strip()
+            text = text.splitlines()[0].strip() if text else ""
+            if 2 <= len(text) <= 300:
+                return text
+        except LLMError:
+            pass
+    short = len(question.strip()) <= (12 if language_of(question) == "zh" else 25)
+    if previous and (short or _FOLLOW_UP.match(question.strip())):
+        return f"{previous[-1]} {question}"
+    return question
+
+
+# --- the whole answer ------------------------------------------------------------------------
+
+def answer_stream(question: str, chunks: Sequence[RetrievedChunk], *, llm=None, history: Sequence[dict] = (),
+                  settings: dict | None = None, timings: dict[str, float] | None = None,
+                  query: str = "") -> Iterator[Event]:
+    """Stream an answer: 'token' events as text is produced, then one 'done' event with the Answer
+    (or an 'error' event, then 'done' with what was produced, if the backend fails mid-answer)."""
+    cfg = (settings or {}).get("answer", {})
+    min_rel = float(cfg.get("min_relevance", 0.0))
+    max_chars = int(cfg.get("max_context_chars", 6000))
+    llm = llm or Extractive()
+    timings = dict(timings or {})
+    lang = language_of(question)
+    started = time.perf_counter()
+    chunks = list(chunks)
+
+    def done(text: str, refused: bool, citations: list[Citation]) -> Event:
+        timings["generate"] = round((time.perf_counter() - started) * 1000, 2)
+        timings["total"] = round(sum(v for k, v in timings.items() if k != "total"), 2)
+        return Event("done", answer=Answer(text=text, mode=llm.name, refused=refused, citations=citations,
+                                           timings_ms=timings, passages=chunks, query=query or question))
+
+    if should_refuse(chunks, min_rel):
+        text = REFUSAL[lang]
+        yield Event("token", text=text)
+        yield done(text, True, [_citation(n, c) for n, c in enumerate(chunks[:3], 1)])
+        return
+    if isinstance(llm, Extractive):
+        text = extractive_answer(question, chunks)
+        if not text:
+            text = REFUSAL[lang]
+            yield Event("token", text=text)
+            yield done(text, True, [_citation(n, c) for n, c in enumerate(chunks[:3], 1)])
+            return
+        for piece in re.split(r"(?<=\])", text):
+            if piece:
+                yield Event("token", text=piece)
+        cleaned, cites = map_citations(text, chunks)
+        yield done(cleaned, False, cites)
+        return
+    parts: list[str] = []
+    try:
+        for piece in llm.stream(build_messages(question, chunks, max_chars, history)):
+            parts.append(piece)
+            yield Event("token", text=piece)
+    except LLMError as exc:
+        yield Event("error", text=str(exc))
+    except Exception as exc:  # a backend bug must not take the chat session down
+        yield Event("error", text=f"{llm.name} failed: {type(exc).__name__}: {exc}")
+    text = "".join(parts).strip()
+    refused = not text or text.startswith(REFUSAL[lang].rstrip("。.")) or REFUSAL["en"].rstrip(".") in text
+    cleaned, cites = map_citations(text, chunks)
+    if refused:
+        cites = [_citation(n, c) for n, c in enumerate(chunks[:3], 1)]
+    yield done(cleaned or REFUSAL[lang], refused, cites)
+
+
+def answer(question: str, chunks: Sequence[RetrievedChunk], **kwargs) -> Answer:
+    final = None
+    for ev in answer_stream(question, chunks, **kwargs):
+        if ev.type == "done":
+            final = ev.answer
+    assert final is not None
+    return final
+
+
+def answer_dict(a: Answer) -> dict[str, Any]:
+    return asdict(a)

@@ -1,0 +1,115 @@
+"""`zhida ask` and `zhida chat`: grounded, cited answers from a knowledge base."""
+from __future__ import annotations
+
+import sys
+import time
+from typing import Optional
+
+import typer
+
+from app.commands._common import catalog, print_json, settings
+
+
+def _retrieve(kb, query: str, k: int, mode: Optional[str], rerank: Optional[bool]):
+    t0 = time.perf_counter()
+    chunks = kb.search(query, k=k, mode=mode, rerank=rerank)
+    elapsed = round((time.perf_counter() - t0) * 1000, 2)
+    timings = {"retrieve": elapsed, "rerank": 0.0}
+    if rerank:
+        timings = {"retrieve": elapsed, "rerank": 0.0}  # rerank runs inside search; reported within retrieve
+    return chunks, timings
+
+
+def _print_sources(answer) -> None:
+    if not answer.citations:
+        return
+    typer.echo("\n来源 / Sources:" if not answer.refused else "\n最接近的段落 / Closest passages:")
+    for c in answer.citations:
+        where = c.source + (f", p.{c.page}" if c.page else "") + (f" — {c.heading}" if c.heading else "")
+        snippet = c.text.replace("\n", " ")
+        typer.echo(f"[{c.n}] {where}\n    {snippet[:200]}{'…' if len(snippet) > 200 else ''}")
+
+
+def _run(question: str, kb, s, llm, history, k, mode, rerank, stream: bool, json_out: bool):
+    from app.answering import answer_stream, rewrite_query
+
+    query = rewrite_query(question, history, llm, int(s["answer"].get("max_history_turns", 6)))
+    chunks, timings = _retrieve(kb, query, k, mode, rerank)
+    final = None
+    for ev in answer_stream(question, chunks, llm=llm, history=history, settings=s, timings=timings, query=query):
+        if ev.type == "token" and stream and not json_out:
+            typer.echo(ev.text, nl=False)
+            sys.stdout.flush()
+        elif ev.type == "error":
+            typer.echo(f"\nerror: {ev.text}", err=True)
+        elif ev.type == "done":
+            final = ev.answer
+    if json_out:
+        print_json(final.to_json())
+    else:
+        if not stream:
+            typer.echo(final.text, nl=False)
+        typer.echo("")
+        if final.mode == "extractive":
+            typer.echo("(extractive mode: sentences quoted from your documents, no language model)", err=True)
+        _print_sources(final)
+    return final
+
+
+def ask(
+    question: str = typer.Argument(..., help="Your question, in Chinese or English."),
+    kb: str = typer.Option(..., "--kb", help="Knowledge base to answer from."),
+    llm: Optional[str] = typer.Option(None, "--llm", help="extractive | openai | transformers | llamacpp "
+                                      "(default from config: answer.llm)."),
+    stream: Optional[bool] = typer.Option(None, "--stream/--no-stream", help="Print tokens as they arrive "
+                                          "(default: on in a terminal)."),
+    k: int = typer.Option(5, "-k", "--top-k", help="How many passages to give the model."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="dense | sparse | hybrid."),
+    rerank: Optional[bool] = typer.Option(None, "--rerank/--no-rerank", help="Rerank passages with the cross-encoder."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object: answer, mode, refused, citations, "
+                                  "timings_ms."),
+) -> None:
+    """Answer a question from a knowledge base, with numbered sources; says so when the documents
+    do not contain the answer."""
+    from app.llms import load_llm
+
+    s = settings()
+    base = catalog(s).open(kb)
+    backend = load_llm(s, llm)
+    _run(question, base, s, backend, [], k, mode, rerank, sys.stdout.isatty() if stream is None else stream,
+         json_out)
+
+
+def chat(
+    kb: str = typer.Option(..., "--kb", help="Knowledge base to chat with."),
+    llm: Optional[str] = typer.Option(None, "--llm", help="LLM backend (default from config)."),
+    k: int = typer.Option(5, "-k", "--top-k", help="Passages per answer."),
+) -> None:
+    """Interactive chat with history: follow-up questions are rewritten using the conversation.
+    Commands: /clear forgets the history, /exit quits."""
+    from app.llms import load_llm
+
+    s = settings()
+    base = catalog(s).open(kb)
+    backend = load_llm(s, llm)
+    typer.echo(f"chatting with '{kb}' (mode: {backend.name}); /clear to forget, /exit to quit", err=True)
+    history: list[dict] = []
+    max_turns = int(s["answer"].get("max_history_turns", 6))
+    for line in sys.stdin:
+        question = line.strip()
+        if not question:
+            continue
+        if question in ("/exit", "/quit"):
+            break
+        if question == "/clear":
+            history.clear()
+            typer.echo("(history cleared)", err=True)
+            continue
+        final = _run(question, base, s, backend, history, k, None, None, True, False)
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": final.text}]
+        history[:] = history[-2 * max_turns:]
+
+
+def register(cli: typer.Typer) -> None:
+    cli.command("ask")(ask)
+    cli.command("chat")(chat)

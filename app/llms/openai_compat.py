@@ -1,0 +1,58 @@
+"""OpenAI-compatible chat completions over HTTP (vLLM, Ollama, Xinference, FastChat, LM Studio, hosted APIs)."""
+from __future__ import annotations
+
+import json
+from typing import Iterator
+
+import httpx
+
+from app.llms.base import LLMError
+
+
+class OpenAICompatible:
+    def __init__(self, base_url: str, model: str, api_key: str | None = None, timeout_s: float = 60.0,
+                 max_tokens: int | None = None, temperature: float = 0.1):
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.name = f"openai:{model}"
+        self.api_key = api_key
+        self.timeout = httpx.Timeout(timeout_s, connect=min(10.0, timeout_s))
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+
+    def stream(self, messages: list[dict], **params) -> Iterator[str]:
+        body = {"model": self.model, "messages": messages, "stream": True,
+                "temperature": params.get("temperature", self.temperature)}
+        if params.get("max_tokens", self.max_tokens):
+            body["max_tokens"] = params.get("max_tokens", self.max_tokens)
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        url = f"{self.base_url}/chat/completions"
+        try:
+            with httpx.stream("POST", url, json=body, headers=headers, timeout=self.timeout) as resp:
+                if resp.status_code >= 400:
+                    detail = resp.read().decode("utf-8", "replace")[:200]
+                    raise LLMError(f"{url} answered HTTP {resp.status_code}: {detail}")
+                done = False
+                for line in resp.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        done = True
+                        break
+                    try:
+                        event = json.loads(data)
+                    except json.JSONDecodeError:
+                        continue
+                    for choice in event.get("choices", []):
+                        piece = (choice.get("delta") or {}).get("content")
+                        if piece:
+                            yield piece
+                        if choice.get("finish_reason"):
+                            done = True
+                if not done:
+                    raise LLMError(f"the model server at {self.base_url} closed the stream before finishing")
+        except httpx.TimeoutException as exc:
+            raise LLMError(f"the model server at {self.base_url} timed out ({type(exc).__name__})") from exc
+        except (httpx.TransportError, httpx.RemoteProtocolError) as exc:
+            raise LLMError(f"cannot talk to the model server at {self.base_url}: {exc}") from exc
