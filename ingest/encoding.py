@@ -1,78 +1,148 @@
-"""Decoding text files whose encoding nobody wrote down.
+"""Turn the bytes of a text file into str: BOMs, UTF-16 without BOM, UTF-8, GB18030/GBK, Big5.
 
-Chinese files arrive as UTF-8 (with or without BOM), UTF-16, GBK/GB18030 or
-Big5. A fixed try-order beats statistical guessing on short CJK files: strict
-UTF-8 first (it almost never decodes non-UTF-8 by accident), then GB18030 and
-Big5 judged by how much of the result is common CJK text.
+Chinese legacy encodings are decided by a fixed try-order judged on decode
+errors and on how many decoded characters are *common* Chinese characters, so
+Big5 text is never misread as GBK (GBK accepts most Big5 byte pairs, but turns
+them into kana, Greek letters and rare ideographs). charset-normalizer is the
+fallback for everything else (Shift-JIS, cp1252, ...).
 """
 from __future__ import annotations
 
 import codecs
-import re
 
-_CJK = re.compile(r"[\u4e00-\u9fff]")
-# Characters frequent in Simplified / Traditional running text respectively.
-_SIMPLIFIED_HINTS = set("的这们说时会发国经过学来对开关门问间实现")
-_TRADITIONAL_HINTS = set("的這們說時會發國經過學來對開關門問間實現")
+from ingest.errors import UndecodableFile
 
-
-class DecodeFailure(ValueError):
-    pass
-
-
-def _quality(text: str, hints: set[str]) -> float:
-    if not text:
-        return 0.0
-    cjk = len(_CJK.findall(text))
-    hinted = sum(1 for ch in text if ch in hints)
-    bad = text.count("\ufffd") + sum(1 for ch in text if 0xE000 <= ord(ch) <= 0xF8FF)
-    return (cjk + 3 * hinted - 20 * bad) / len(text)
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_PUNCT_RANGES = ((0x3000, 0x303F), (0xFF00, 0xFF65), (0x2000, 0x206F), (0xFE30, 0xFE4F))
+MIN_CJK_SCORE = 0.6
 
 
-def decode_bytes(data: bytes) -> tuple[str, str]:
-    """(text, encoding name). Raises DecodeFailure for binary data."""
-    if data.startswith(codecs.BOM_UTF8):
-        return data[len(codecs.BOM_UTF8):].decode("utf-8", errors="replace"), "utf-8-sig"
-    if data.startswith(codecs.BOM_UTF16_LE) or data.startswith(codecs.BOM_UTF16_BE):
-        return data.decode("utf-16", errors="replace"), "utf-16"
+def _is_punct(cp: int) -> bool:
+    return any(lo <= cp <= hi for lo, hi in _PUNCT_RANGES)
+
+
+def _common_gb(ch: str) -> bool:
+    """In GB2312 (the 6763 everyday simplified characters plus symbols)."""
+    try:
+        b = ch.encode("gb2312")
+    except UnicodeEncodeError:
+        return False
+    return len(b) == 2 and 0xB0 <= b[0] <= 0xF7
+
+
+def _common_big5(ch: str) -> bool:
+    """In Big5's frequently-used block (A440-C67E, 5401 characters)."""
+    try:
+        b = ch.encode("big5")
+    except UnicodeEncodeError:
+        return False
+    return len(b) == 2 and 0xA4 <= b[0] <= 0xC6
+
+
+def _score(text: str, common) -> float:
+    """Share of non-ASCII, non-punctuation characters that are common ideographs."""
+    total = hits = 0
+    for ch in text:
+        cp = ord(ch)
+        if cp < 0x80 or _is_punct(cp):
+            continue
+        total += 1
+        if 0x4E00 <= cp <= 0x9FFF and common(ch):
+            hits += 1
+    return hits / total if total else 0.0
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """ASCII-heavy UTF-16 has a NUL in every other byte."""
     sample = data[:4096]
-    if len(sample) >= 4:
-        even_nuls = sample[0::2].count(0)
-        odd_nuls = sample[1::2].count(0)
-        half = len(sample) / 2
-        if odd_nuls > 0.3 * half and even_nuls < 0.05 * half:
-            return data.decode("utf-16-le", errors="replace"), "utf-16-le"
-        if even_nuls > 0.3 * half and odd_nuls < 0.05 * half:
-            return data.decode("utf-16-be", errors="replace"), "utf-16-be"
-    if b"\x00" in sample:
-        raise DecodeFailure("binary data (NUL bytes), not text")
+    if len(sample) < 4:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    ne, no = even.count(0) / len(even), odd.count(0) / len(odd)
+    if no > 0.3 and ne < 0.05:
+        return "utf-16-le"
+    if ne > 0.3 and no < 0.05:
+        return "utf-16-be"
+    return None
+
+
+def _plausible(text: str) -> bool:
+    """Mostly ASCII, CJK or other letters: not binary bytes paired into random code points."""
+    if not text:
+        return False
+    good = sum(1 for c in text if c.isspace() or (c.isprintable() and (ord(c) < 0x250 and ord(c) > 0x1f
+               or 0x3000 <= ord(c) <= 0x9FFF or 0xFF00 <= ord(c) <= 0xFFEF or 0x370 <= ord(c) <= 0x52F)))
+    return good / len(text) >= 0.9 and sum(1 for c in text if 0x100 <= ord(c) < 0x250) < 0.05 * len(text)
+
+
+def _strict(data: bytes, encoding: str) -> str | None:
     try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
+        return data.decode(encoding)
+    except (UnicodeDecodeError, LookupError):
+        return None
+
+
+def _looks_binary(text: str) -> bool:
+    if not text:
+        return False
+    bad = sum(1 for c in text if (ord(c) < 32 and c not in "\n\r\t\f\v") or 0xFFF0 <= ord(c) <= 0xFFFF)
+    return bad / len(text) > 0.01
+
+
+def detect_and_decode(data: bytes, path: str = "<bytes>") -> tuple[str, str]:
+    """Decode `data`; return (text with LF line ends, encoding name). Raises UndecodableFile."""
+    text, encoding = _decode(data, path)
+    if _looks_binary(text):
+        raise UndecodableFile(path, f"looks like binary data, not text (decoded as {encoding})")
+    text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    return text, encoding
+
+
+def _decode(data: bytes, path: str) -> tuple[str, str]:
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            text = _strict(data[len(bom):], name)
+            if text is None:
+                text = data[len(bom):].decode(name, errors="replace")
+            return text, name + ("-sig" if name == "utf-8" else "")
+    utf16 = _utf16_without_bom(data)
+    if utf16:
+        text = _strict(data, utf16)
+        if text is not None and _plausible(text):
+            return text, utf16
+    if b"\x00" in data[:8192]:
+        raise UndecodableFile(path, "contains NUL bytes: binary data, not text")
+    text = _strict(data, "utf-8")
+    if text is not None:
+        return text, "utf-8"
     candidates = []
-    for enc, hints in (("gb18030", _SIMPLIFIED_HINTS), ("big5", _TRADITIONAL_HINTS)):
-        try:
-            text = data.decode(enc)
-            candidates.append((_quality(text, hints), enc, text))
-        except UnicodeDecodeError:
-            text = data.decode(enc, errors="replace")
-            if text.count("\ufffd") < max(2, len(text) // 200):
-                candidates.append((_quality(text, hints) - 0.05, enc, text))
+    for name, common in (("gb18030", _common_gb), ("big5", _common_big5)):
+        decoded = _strict(data, name) if name == "gb18030" else (_strict(data, "big5") or _strict(data, "cp950"))
+        if decoded is not None:
+            candidates.append((_score(decoded, common), name, decoded))
     if candidates:
-        candidates.sort(key=lambda c: -c[0])
-        if candidates[0][0] > 0:
-            return candidates[0][2], candidates[0][1]
-    try:
-        from charset_normalizer import from_bytes
-
-        best = from_bytes(data).best()
-        if best is not None and best.encoding:
-            return str(best), best.encoding
-    except Exception:  # detection is best effort
-        pass
-    raise DecodeFailure("cannot detect the text encoding (tried UTF-8, UTF-16, GB18030, Big5)")
+        score, name, decoded = max(candidates, key=lambda c: c[0])  # ties keep gb18030 (listed first)
+        if score >= MIN_CJK_SCORE:
+            return decoded, name
+    return _fallback(data, path, candidates)
 
 
-def normalise_newlines(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+def _fallback(data: bytes, path: str, candidates) -> tuple[str, str]:
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is not None and best.encoding:
+        text = str(best)
+        if not _looks_binary(text):
+            return text, best.encoding
+    if candidates:
+        score, name, decoded = max(candidates, key=lambda c: c[0])
+        if score > 0.3:
+            return decoded, name
+    raise UndecodableFile(path, "could not detect the text encoding (tried UTF-8, UTF-16, GB18030, Big5 and others)")

@@ -21,6 +21,9 @@ class Section:
     heading_path: tuple[str, ...] = ()
     kind: str = "text"  # "text" | "table" (Markdown) | "heading"
     page_end: int | None = None  # last page when a section spans pages
+    # Where each page starts inside `text` as (char offset, page), when the section spans
+    # pages; lets the chunker give every chunk its own page range. Empty: all on `page`.
+    page_spans: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)

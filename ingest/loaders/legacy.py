@@ -1,36 +1,46 @@
-"""Legacy .doc/.ppt through LibreOffice, when it is installed."""
+"""Legacy binary Word .doc / PowerPoint .ppt: converted with LibreOffice when it is installed."""
 from __future__ import annotations
 
 import shutil
 import subprocess
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from ingest.errors import CorruptFile, UnsupportedFile
 from ingest.types import LoadOptions, ParsedDocument
 
-_TARGET = {".doc": "docx", ".ppt": "pptx"}
+CONVERT_TIMEOUT_S = 180
+_TARGET = {".doc": ("docx", "Word .doc", "docx"), ".ppt": ("pptx", "PowerPoint .ppt", "pptx")}
 
 
-def load_legacy(path: Path, options: LoadOptions) -> ParsedDocument:
+def find_soffice() -> str | None:
+    return shutil.which("soffice") or shutil.which("libreoffice")
+
+
+def load(path: Path, options: LoadOptions) -> ParsedDocument:
     suffix = path.suffix.lower()
-    target = _TARGET[suffix]
-    soffice = shutil.which("soffice") or shutil.which("libreoffice")
-    if not soffice:
-        kind = "Word .doc" if suffix == ".doc" else "PowerPoint .ppt"
-        raise UnsupportedFile(str(path), f"legacy {kind} is not supported without LibreOffice (soffice); "
-                                         f"save it as .{target}")
-    with tempfile.TemporaryDirectory() as tmp:
+    target, label, loader_name = _TARGET.get(suffix, ("docx", "Word .doc", "docx"))
+    soffice = find_soffice()
+    if soffice is None:
+        raise UnsupportedFile(
+            str(path), f"legacy {label} is not supported without LibreOffice; save it as .{target}"
+        )
+    with tempfile.TemporaryDirectory(prefix="zhida-convert-") as tmp:
+        tmpdir = Path(tmp)
+        src = tmpdir / f"input{suffix}"  # a plain name: LibreOffice mangles odd characters
+        shutil.copyfile(path, src)
+        cmd = [soffice, f"-env:UserInstallation=file://{tmpdir / 'profile'}", "--headless",
+               "--convert-to", target, "--outdir", str(tmpdir / "out"), str(src)]
         try:
-            subprocess.run([soffice, "--headless", "--convert-to", target, "--outdir", tmp, str(path)],
-                           check=True, capture_output=True, timeout=180)
-        except (subprocess.SubprocessError, OSError) as exc:
-            raise CorruptFile(str(path), f"LibreOffice could not convert it ({type(exc).__name__})") from exc
-        converted = Path(tmp) / f"{path.stem}.{target}"
-        if not converted.exists():
-            raise CorruptFile(str(path), "LibreOffice produced no output")
-        from ingest.loaders import load_by_format
+            subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=CONVERT_TIMEOUT_S, check=False)
+        except subprocess.TimeoutExpired:
+            raise CorruptFile(str(path), f"LibreOffice did not convert it within {CONVERT_TIMEOUT_S} s") from None
+        out = tmpdir / "out" / f"input.{target}"
+        if not out.exists():
+            raise CorruptFile(str(path), f"LibreOffice could not convert this {label} file")
+        from importlib import import_module
 
-        doc = load_by_format(converted, target, options)
-        return ParsedDocument(source=str(path), sections=doc.sections, warnings=doc.warnings, pages=doc.pages,
-                              format=suffix.lstrip("."))
+        doc = import_module(f"ingest.loaders.{loader_name}").load(out, options)
+    return replace(doc, source=str(path), format=suffix.lstrip("."),
+                   warnings=[f"converted from {label} with LibreOffice"] + list(doc.warnings))

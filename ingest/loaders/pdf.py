@@ -1,242 +1,295 @@
-"""PDF through PyMuPDF: reading-order text with page numbers, headings from font
-size and Chinese structural patterns (编/章/节), tables as Markdown, repeated
-headers/footers and page numbers removed, CJK line wraps joined without spaces,
-OCR for image-only pages when RapidOCR is installed.
+"""PDF: PyMuPDF text in reading order, tables as Markdown (pdfplumber), OCR for scanned pages.
+
+Per page: text lines -> header/footer/page-number/line-number removal ->
+tables found on pages with ruling lines (their text leaves the prose) ->
+blocks ordered column by column -> paragraphs (wrapped lines joined, no spaces
+inside Chinese text, hyphenation mended, paragraphs running on across pages
+joined) -> headings from font size/bold and Chinese structural patterns.
 """
 from __future__ import annotations
 
-import logging
 import re
-import statistics
-from collections import Counter
 from pathlib import Path
 
+from ingest.cleaning import SENTENCE_END, clean_line, is_cjk, join_lines
 from ingest.errors import CorruptFile, EncryptedFile
-from ingest.loaders.tables import markdown_table
-from ingest.types import LoadOptions, ParsedDocument, Section
+from ingest.loaders import ocr as ocr_mod
+from ingest.loaders import pdf_tables
+from ingest.pdf_layout import (
+    Block,
+    Line,
+    PageLayout,
+    blocks_from_dict,
+    body_is_bold,
+    body_size,
+    reading_order,
+    remove_furniture,
+)
+from ingest.structure import SectionBuilder, cn_heading_level, is_article_start, is_toc_title
+from ingest.types import LoadOptions, ParsedDocument
 
-log = logging.getLogger(__name__)
-
-_CJK_END = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]$")
-_CJK_START = re.compile(r"^[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
-_PAGE_NUMBER = re.compile(r"^\s*(?:[-–—]\s*)?(?:page\s+)?\d{1,4}(?:\s*(?:/|of)\s*\d{1,4})?(?:\s*[-–—])?\s*$"
-                          r"|^\s*第\s*\d+\s*页(?:\s*[/，,]?\s*共\s*\d+\s*页)?\s*$", re.I)
-_ZH_HEADING = re.compile(r"^第[一二三四五六七八九十百千零〇两\d]+(编|分编|章|节)(?:\s|$)")
-_ZH_LEVEL = {"编": 1, "分编": 2, "章": 3, "节": 4}
-OCR_EXTRA_HINT = "pip install 'zhida[ocr]' (rapidocr-onnxruntime)"
-
-
-def _norm_line(text: str) -> str:
-    return re.sub(r"\d+", "#", text.strip().lower())
-
-
-def _join_lines(lines: list[str]) -> str:
-    out = ""
-    for line in lines:
-        line = line.strip()
-        if not line:
-            continue
-        if not out:
-            out = line
-        elif out.endswith("-") and len(out) > 1 and out[-2].isalpha() and line[:1].islower():
-            out = out[:-1] + line
-        elif _CJK_END.search(out) and _CJK_START.search(line):
-            out += line
-        else:
-            out += " " + line
-    return out
+_BULLET = re.compile(r"^([•●○■□◆◇▪►\-–*]|\(?\d{1,2}[.)]|（[一二三四五六七八九十\d]+）|\([a-z]\)|[一二三四五六七八九十]+、)\s*")
+_TERMINAL = tuple("。！？；：.!?;:") + ("。”", "。」")
+MIN_PAGE_TEXT = 12  # characters; below this a page with a big image counts as scanned
 
 
 def _open(path: Path, options: LoadOptions):
     import pymupdf
 
+    pymupdf.TOOLS.mupdf_display_errors(False)
+    if hasattr(pymupdf.TOOLS, "mupdf_display_warnings"):
+        pymupdf.TOOLS.mupdf_display_warnings(False)
     pymupdf.TOOLS.mupdf_warnings(reset=True)
     try:
         doc = pymupdf.open(str(path), filetype="pdf")
-    except Exception as exc:
-        raise CorruptFile(str(path), f"not a readable PDF ({type(exc).__name__}: {exc})") from exc
+    except Exception as exc:  # FileDataError, RuntimeError, ...
+        raise CorruptFile(str(path), f"damaged PDF that cannot be repaired ({_short(exc)})") from None
     if doc.needs_pass:
         if not options.password:
             doc.close()
-            raise EncryptedFile(str(path), "the PDF is encrypted; give its password with --password")
+            raise EncryptedFile(str(path), "the PDF is password-protected; give the password (--password)")
         if not doc.authenticate(options.password):
             doc.close()
-            raise EncryptedFile(str(path), "the PDF is encrypted and the password given is wrong")
+            raise EncryptedFile(str(path), "wrong password for this PDF")
+    if doc.page_count == 0:
+        doc.close()
+        raise CorruptFile(str(path), "the PDF has no pages")
     return doc
 
 
-def _page_lines(page, table_rects) -> list[dict]:
-    """Text lines of a page in reading order: (text, size, bold, y0, block no)."""
-    data = page.get_text("dict", flags=0)
-    lines = []
-    for bno, block in enumerate(data.get("blocks", [])):
-        if block.get("type") != 0:
-            continue
-        for line in block.get("lines", []):
-            spans = [s for s in line.get("spans", []) if s.get("text", "").strip()]
-            if not spans:
-                continue
-            x0, y0, x1, y1 = line["bbox"]
-            cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-            if any(r.x0 <= cx <= r.x1 and r.y0 <= cy <= r.y1 for r in table_rects):
-                continue
-            text = "".join(s["text"] for s in line["spans"])
-            size = max(s["size"] for s in spans)
-            bold = all(("bold" in s.get("font", "").lower()) or (s.get("flags", 0) & 16) for s in spans)
-            lines.append({"text": text.strip(), "size": round(size, 1), "bold": bool(bold), "y0": y0, "x0": x0,
-                          "block": bno})
-    return lines
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:160]}" if text else type(exc).__name__
 
 
-def _ocr_page(page, engine) -> str:
-    import numpy as np
+def _image_coverage(page) -> float:
+    area = abs(page.rect) or 1.0
+    covered = 0.0
+    try:
+        for info in page.get_image_info():
+            x0, y0, x1, y1 = info["bbox"]
+            covered += max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    except Exception:
+        return 0.0
+    return min(covered / area, 1.0)
+
+
+def load(path: Path, options: LoadOptions) -> ParsedDocument:
     import pymupdf
 
-    pix = page.get_pixmap(dpi=200, colorspace=pymupdf.csGRAY)
-    img = np.frombuffer(pix.samples, dtype=np.uint8).reshape(pix.height, pix.width)
-    result, _ = engine(img)
-    if not result:
-        return ""
-    result.sort(key=lambda r: (round(r[0][0][1] / 10), r[0][0][0]))
-    return _join_lines([r[1] for r in result])
-
-
-def _ocr_engine():
-    try:
-        from rapidocr_onnxruntime import RapidOCR
-    except ImportError:
-        return None
-    return RapidOCR()
-
-
-def load_pdf(path: Path, options: LoadOptions) -> ParsedDocument:
     doc = _open(path, options)
     warnings: list[str] = []
-    repaired = bool(getattr(doc, "is_repaired", False))
     try:
-        n_pages = doc.page_count
-        if n_pages == 0:
-            raise CorruptFile(str(path), "the PDF has no pages")
-        pages: list[list[dict]] = []
-        tables: list[list[tuple[float, str]]] = []
-        image_only: list[int] = []
-        for pno in range(n_pages):
+        pages, scanned, ocr_pages, failed = [], [], [], []
+        ocr_engine = ocr_mod.engine() if options.ocr else None
+        for index in range(doc.page_count):
+            number = index + 1
             try:
-                page = doc.load_page(pno)
-            except Exception as exc:
-                warnings.append(f"{path.name}: page {pno + 1} could not be read ({exc})")
-                pages.append([])
-                tables.append([])
-                continue
-            page_tables: list[tuple[float, str]] = []
-            rects = []
-            try:
-                # find_tables costs ~0.5 s a page; only ruled pages (vector drawings) are worth it
-                found = page.find_tables() if len(page.get_cdrawings()) >= 2 else None
-                for t in (found.tables if found else []):
-                    rows = t.extract()
-                    rows = [[c or "" for c in r] for r in rows if r and any(c for c in r)]
-                    if len(rows) >= 2 and max(len(r) for r in rows) >= 2:
-                        page_tables.append((t.bbox[1], markdown_table(rows)))
-                        import pymupdf
+                page = doc[index]
+                flags = pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES
+                blocks, width, height = blocks_from_dict(page.get_text("dict", flags=flags), number)
+                layout = PageLayout(number, width, height, blocks)
+                chars = sum(len(l.text) for b in blocks for l in b.lines)
+                if chars < MIN_PAGE_TEXT and _image_coverage(page) > 0.3:
+                    if ocr_engine is not None:
+                        layout.blocks = ocr_mod.ocr_page(ocr_engine, page, number) or blocks
+                        ocr_pages.append(number)
+                    else:
+                        scanned.append(number)
+                elif pdf_tables.has_ruling_lines(page):
+                    layout.blocks = blocks  # tables are merged in below, once all pages are read
+                    layout.table_candidate = True  # type: ignore[attr-defined]
+                pages.append(layout)
+            except Exception as exc:  # one unreadable page must not sink the document
+                failed.append(number)
+                warnings.append(f"page {number} could not be read ({_short(exc)})")
+        if failed and len(failed) == doc.page_count:
+            raise CorruptFile(str(path), f"no page could be read ({warnings[0]})")
 
-                        rects.append(pymupdf.Rect(t.bbox))
-            except Exception as exc:  # table finding is an enhancement, never fatal
-                log.debug("table detection failed on page %d of %s: %s", pno + 1, path, exc)
-            lines = _page_lines(page, rects)
-            if not lines and not page_tables and page.get_images():
-                image_only.append(pno)
-            pages.append(lines)
-            tables.append(page_tables)
+        candidates = [p.number for p in pages if getattr(p, "table_candidate", False)]
+        if candidates:
+            tables = pdf_tables.find_tables(path, candidates, options.password, warnings)
+            for layout in pages:
+                found = tables.get(layout.number)
+                if found:
+                    pdf_tables.merge_tables(layout, found)
 
-        ocr_text: dict[int, str] = {}
-        if image_only:
-            engine = _ocr_engine() if options.ocr else None
-            if engine is None:
-                warnings.append(f"{path.name}: {len(image_only)} page(s) are scanned images without a text layer; "
-                                f"install OCR support to read them: {OCR_EXTRA_HINT}")
-            else:
-                for pno in image_only:
-                    ocr_text[pno] = _ocr_page(doc.load_page(pno), engine)
+        removed = remove_furniture(pages)
+        sections = _assemble(pages)
+        if scanned:
+            what = "no OCR was requested" if not options.ocr and ocr_mod.available() else \
+                "install OCR support with `pip install zhida[ocr]` to read them"
+            warnings.append(
+                f"{len(scanned)} page(s) are scanned images without a text layer ({_ranges(scanned)}); {what}"
+            )
+        if ocr_pages:
+            warnings.append(f"OCR read {len(ocr_pages)} scanned page(s) ({_ranges(ocr_pages)}); check the text")
+        repaired = [w for w in pymupdf.TOOLS.mupdf_warnings(reset=True).splitlines() if w.strip()]
+        if repaired or getattr(doc, "is_repaired", False):
+            detail = f" ({repaired[0].strip()[:120]})" if repaired else ""
+            warnings.append(f"the PDF is damaged; PyMuPDF repaired what it could{detail}")
+        del removed
+        return ParsedDocument(source=str(path), sections=sections, warnings=warnings,
+                              pages=doc.page_count, format="pdf")
     finally:
         doc.close()
-    import pymupdf
 
-    problems = pymupdf.TOOLS.mupdf_warnings(reset=True).strip()
-    if problems or repaired:
-        first = problems.splitlines()[0] if problems else "structure repaired"
-        warnings.append(f"{path.name}: the PDF is damaged and was repaired by PyMuPDF ({first}); check the text")
 
-    # Repeated headers/footers: first/last two lines that recur on many pages.
-    edge = Counter()
-    for lines in pages:
-        for line in lines[:2] + lines[-2:]:
-            edge[_norm_line(line["text"])] += 1
-    threshold = max(3, int(0.5 * len(pages)))
-    repeated = {t for t, c in edge.items() if c >= threshold and len(pages) >= 3}
+def _ranges(numbers: list[int]) -> str:
+    out, start, prev = [], None, None
+    for n in numbers:
+        if start is None:
+            start = prev = n
+        elif n == prev + 1:
+            prev = n
+        else:
+            out.append(f"{start}-{prev}" if start != prev else f"{start}")
+            start = prev = n
+    if start is not None:
+        out.append(f"{start}-{prev}" if start != prev else f"{start}")
+    return "pages " + ", ".join(out) if len(numbers) > 1 else f"page {numbers[0]}"
 
-    sizes = [line["size"] for lines in pages for line in lines for _ in range(max(1, len(line["text"]) // 10))]
-    body = statistics.median(sizes) if sizes else 0.0
-    heading_sizes = sorted({line["size"] for lines in pages for line in lines
-                            if body and line["size"] >= body * 1.15 and len(line["text"]) <= 80}, reverse=True)[:3]
 
-    sections: list[Section] = []
-    stack: list[tuple[int, str]] = []
+# --- assembly -------------------------------------------------------------------------------------
 
-    def add_paragraphs(paragraphs: list[list[str]], page_no: int) -> None:
-        """Paragraphs under one heading on one page form one section, a newline between paragraphs."""
-        text = "\n".join(_join_lines(p) for p in paragraphs if p).strip()
-        if text:
-            sections.append(Section(text=text, page=page_no, heading_path=tuple(h for _, h in stack)))
+class _Fonts:
+    def __init__(self, pages: list[PageLayout]):
+        self.body = body_size(pages)
+        self.body_bold = body_is_bold(pages)
+        sizes = sorted({l.size for p in pages for b in p.blocks for l in b.lines if self.is_big(l)}, reverse=True)
+        self.rank = {s: i for i, s in enumerate(sizes)}
+        self.bold_level = (len(sizes) + 1) * 10 - 5
 
-    for pno, lines in enumerate(pages):
-        page_no = pno + 1
-        lines = [ln for i, ln in enumerate(lines)
-                 if not ((i < 2 or i >= len(lines) - 2) and _norm_line(ln["text"]) in repeated)
-                 and not _PAGE_NUMBER.match(ln["text"])
-                 and not re.fullmatch(r"\d{1,2}", ln["text"].strip())]
-        table_iter = sorted(tables[pno])
-        paragraphs: list[list[str]] = []
-        current: list[str] = []
-        last_block = None
-        for ln in lines:
-            while table_iter and table_iter[0][0] <= ln["y0"]:
-                if current:
-                    paragraphs.append(current)
-                    current = []
-                add_paragraphs(paragraphs, page_no)
-                paragraphs = []
-                sections.append(Section(text=table_iter.pop(0)[1], page=page_no,
-                                        heading_path=tuple(h for _, h in stack), kind="table"))
-            text = ln["text"]
-            zh = _ZH_HEADING.match(text)
-            level = None
-            if zh and len(text) <= 40:
-                level = _ZH_LEVEL[zh.group(1)]
-            elif (ln["size"] in heading_sizes and len(text) <= 80 and not text.endswith(("。", ".", "，", ","))
-                  and re.search(r"[^\W\d_]", text)):
-                level = 5 + heading_sizes.index(ln["size"])
-            if level is not None:
-                if current:
-                    paragraphs.append(current)
-                    current = []
-                add_paragraphs(paragraphs, page_no)
-                paragraphs = []
-                while stack and stack[-1][0] >= level:
-                    stack.pop()
-                stack.append((level, text))
-                last_block = ln["block"]
+    def is_big(self, line: Line) -> bool:
+        return line.size >= self.body * 1.15 and any(c.isalnum() or is_cjk(c) for c in line.text)
+
+    def level(self, line: Line, block: Block) -> float | None:
+        if self.is_big(line):
+            return self.rank[line.size] * 10 + 5
+        if line.bold and not self.body_bold and line.size >= self.body * 0.95 and len(block.lines) <= 3 \
+                and all(l.bold for l in block.lines) and not line.text.rstrip().endswith((".", ",", ";")) \
+                and any(c.isalpha() or is_cjk(c) for c in line.text):
+            return self.bold_level
+        return None
+
+
+def _starts_item(text: str) -> bool:
+    return bool(_BULLET.match(text)) or is_article_start(text)
+
+
+def _pitch(ordered: list[Block]) -> float:
+    """Typical baseline-to-baseline distance of body lines on a page."""
+    deltas = []
+    prev: Line | None = None
+    for block in ordered:
+        for line in block.lines:
+            if prev is not None and line.size == prev.size:
+                dy = line.y1 - prev.y1
+                if 0 < dy < 3 * line.height:
+                    deltas.append(round(dy, 1))
+            prev = line
+    if not deltas:
+        return 0.0
+    deltas.sort()
+    return deltas[len(deltas) // 2]
+
+
+def _assemble(pages: list[PageLayout]) -> list:
+    fonts = _Fonts(pages)
+    builder = SectionBuilder()
+    last_line: Line | None = None  # last body line, for paragraphs running on across pages/columns
+    last_right = 0.0
+
+    for page in pages:
+        para: list[Line] = []
+        heading: list[Line] = []
+        heading_level: float | None = None
+        first_para_on_page = True
+        carried = last_line  # the previous page's last body line
+        ordered = reading_order(page.blocks, page.width)
+        pitch = _pitch(ordered)
+
+        def flush_para() -> None:
+            nonlocal first_para_on_page
+            if not para:
+                return
+            text = join_lines([l.text for l in para])
+            runs_on = (
+                first_para_on_page and builder.has_pending and carried is not None
+                and carried.page != para[0].page and not carried.text.endswith(_TERMINAL)
+                and not _starts_item(para[0].text) and cn_heading_level(para[0].text) is None
+            )
+            if runs_on:
+                builder.continue_paragraph(text, para[0].page)
+            else:
+                builder.block(text, para[0].page)
+            first_para_on_page = False
+            para.clear()
+
+        def flush_heading() -> None:
+            nonlocal heading_level, first_para_on_page
+            if not heading:
+                return
+            text = join_lines([l.text for l in heading])
+            if len(text) > 150 or is_toc_title(text) or cn_heading_level(text) is not None:
+                builder.block(text, heading[0].page)  # patterns decide their own level
+            else:
+                builder.block(text, heading[0].page, style_level=heading_level)
+            heading.clear()
+            heading_level = None
+            first_para_on_page = False
+
+        for block in ordered:
+            if block.table is not None:
+                flush_heading()
+                flush_para()
+                builder.table(block.table, page.number)
+                first_para_on_page = False
                 continue
-            if last_block is not None and ln["block"] != last_block and current:
-                paragraphs.append(current)
-                current = []
-            current.append(text)
-            last_block = ln["block"]
-        if current:
-            paragraphs.append(current)
-        add_paragraphs(paragraphs, page_no)
-        for _, table in table_iter:
-            sections.append(Section(text=table, page=page_no, heading_path=tuple(h for _, h in stack), kind="table"))
-        if pno in ocr_text and ocr_text[pno].strip():
-            sections.append(Section(text=ocr_text[pno].strip(), page=page_no, heading_path=tuple(h for _, h in stack)))
-    return ParsedDocument(source=str(path), sections=sections, warnings=warnings, pages=len(pages), format="pdf")
+            left = min(l.x0 for l in block.lines)
+            right = max(l.x1 for l in block.lines)
+            for i, line in enumerate(block.lines):
+                level = fonts.level(line, block)
+                if level is not None:
+                    if heading and (heading_level != level or line.y0 - heading[-1].y1 > line.height
+                                    or cn_heading_level(line.text) is not None
+                                    or cn_heading_level(heading[0].text) is not None):
+                        flush_heading()
+                    flush_para()
+                    heading.append(line)
+                    heading_level = level
+                    continue
+                flush_heading()
+                if cn_heading_level(line.text) is not None or is_toc_title(line.text):
+                    flush_para()
+                    builder.block(line.text, line.page)
+                    first_para_on_page = False
+                    continue
+                if para:
+                    prev_right = right if i > 0 else last_right
+                    if _new_paragraph(para[-1], line, pitch, left, prev_right):
+                        flush_para()
+                para.append(line)
+                last_line = line
+            last_right = right
+        flush_heading()
+        flush_para()
+    return builder.build()
+
+
+def _new_paragraph(prev: Line, line: Line, pitch: float, left: float, prev_right: float) -> bool:
+    """Does `line` open a new paragraph after `prev`?"""
+    if _starts_item(line.text):
+        return True
+    if line.page != prev.page or line.y0 < prev.y0 - 2 * line.height:
+        return prev.text.endswith(_TERMINAL)  # next column/page: runs on unless the sentence ended
+    if abs(line.size - prev.size) >= 1.0:
+        return True
+    dy = line.y1 - prev.y1
+    if dy > max(1.35 * pitch, 1.6 * line.height) if pitch else dy > 1.8 * line.height:
+        return True
+    if line.x0 - prev.x0 > 0.9 * line.size and line.x0 - left > 0.9 * line.size:
+        return True  # first-line indent
+    if prev.text.endswith(_TERMINAL) and prev.x1 < prev_right - 3 * max(prev.size, 1.0):
+        return True  # the previous line stopped short after a full stop
+    return False

@@ -1,63 +1,40 @@
-"""Plain text and Markdown: encoding detection, Markdown headings as the heading path."""
+"""Plain text: paragraphs kept, Chinese structural headings ("第一章 ...") become the heading path."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-from ingest.encoding import DecodeFailure, decode_bytes, normalise_newlines
-from ingest.errors import UndecodableFile
-from ingest.types import LoadOptions, ParsedDocument, Section
-
-_MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
-_FENCE = re.compile(r"^(```|~~~)")
+from ingest.cleaning import clean_line
+from ingest.loaders._common import read_text
+from ingest.structure import SectionBuilder
+from ingest.types import LoadOptions, ParsedDocument
 
 
-def read_text(path: Path) -> tuple[str, str]:
-    try:
-        text, enc = decode_bytes(path.read_bytes())
-    except DecodeFailure as exc:
-        raise UndecodableFile(str(path), str(exc)) from exc
-    return normalise_newlines(text), enc
+def load(path: Path, options: LoadOptions) -> ParsedDocument:
+    text, encoding = read_text(path)
+    builder = SectionBuilder()
+    para: list[str] = []
 
+    def flush() -> None:
+        if para:
+            builder.block("\n".join(para))
+            para.clear()
 
-def _paragraph_sections(text: str, heading_path: tuple[str, ...]) -> list[Section]:
-    text = text.strip()
-    return [Section(text=text, heading_path=heading_path)] if text else []
-
-
-def load_txt(path: Path, options: LoadOptions) -> ParsedDocument:
-    text, enc = read_text(path)
-    return ParsedDocument(source=str(path), sections=_paragraph_sections(text, ()), format="txt")
-
-
-def markdown_sections(text: str) -> list[Section]:
-    sections: list[Section] = []
-    stack: list[tuple[int, str]] = []
-    buf: list[str] = []
-    in_fence = False
-
-    def flush():
-        sections.extend(_paragraph_sections("\n".join(buf), tuple(h for _, h in stack)))
-        buf.clear()
-
-    for line in text.split("\n"):
-        if _FENCE.match(line.strip()):
-            in_fence = not in_fence
-            buf.append(line)
-            continue
-        m = None if in_fence else _MD_HEADING.match(line)
-        if m:
+    for raw in text.split("\n"):
+        line = clean_line(raw)
+        if not line:
             flush()
-            level = len(m.group(1))
-            while stack and stack[-1][0] >= level:
-                stack.pop()
-            stack.append((level, m.group(2).strip()))
-        else:
-            buf.append(line)
+            continue
+        if _is_heading_line(line):
+            flush()
+            builder.block(line)
+            continue
+        para.append(line)
     flush()
-    return sections
+    notes = [] if encoding in ("utf-8", "ascii") else [f"decoded as {encoding}"]
+    return ParsedDocument(source=str(path), sections=builder.build(), warnings=notes, format="txt")
 
 
-def load_markdown(path: Path, options: LoadOptions) -> ParsedDocument:
-    text, _ = read_text(path)
-    return ParsedDocument(source=str(path), sections=markdown_sections(text), format="md")
+def _is_heading_line(line: str) -> bool:
+    from ingest.structure import cn_heading_level, is_toc_title
+
+    return cn_heading_level(line) is not None or is_toc_title(line)
