@@ -107,12 +107,15 @@ def split_table(text: str, settings: ChunkSettings) -> list[tuple[str, int, int]
     return pieces
 
 
-def _page_at(section: Section, offset: int) -> int | None:
+def _page_range(section: Section, start: int, end: int) -> tuple[int | None, int | None]:
+    """First and last page of the text span [start, end) (pages may interleave: footnotes)."""
     if not section.page_spans:
-        return section.page
+        return section.page, (section.page_end or section.page)
     starts = [s for s, _ in section.page_spans]
-    i = bisect.bisect_right(starts, offset) - 1
-    return section.page_spans[max(i, 0)][1]
+    first = max(bisect.bisect_right(starts, start) - 1, 0)
+    last = max(bisect.bisect_right(starts, max(start, end - 1)) - 1, 0)
+    pages = [p for _, p in section.page_spans[first:last + 1]]
+    return min(pages), max(pages)
 
 
 def chunk_document(doc: ParsedDocument, settings: ChunkSettings, doc_sha256: str) -> list[Chunk]:
@@ -131,8 +134,7 @@ def chunk_document(doc: ParsedDocument, settings: ChunkSettings, doc_sha256: str
             if not text.strip():
                 continue
             position = len(chunks)
-            page = _page_at(section, start)
-            page_end = _page_at(section, max(start, end - 1)) if section.page_spans else (section.page_end or section.page)
+            page, page_end = _page_range(section, start, end)
             chunks.append(
                 Chunk(
                     id=chunk_id(doc_sha256, position, text),

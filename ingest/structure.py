@@ -127,11 +127,10 @@ class SectionBuilder:
         if p.parts:
             p.length += len(self._sep)
         if page is not None:
-            if p.first_page is None:
-                p.first_page = page
+            p.first_page = page if p.first_page is None else min(p.first_page, page)
             if not p.page_spans or p.page_spans[-1][1] != page:
                 p.page_spans.append((p.length, page))
-            p.last_page = page
+            p.last_page = page if p.last_page is None else max(p.last_page, page)
         p.parts.append(text)
         p.length += len(text)
 
@@ -147,7 +146,8 @@ class SectionBuilder:
         added = len(joined) - len(p.parts[-1])
         if page is not None and (not p.page_spans or p.page_spans[-1][1] != page):
             p.page_spans.append((p.length + (added - len(text)), page))
-            p.last_page = page
+            p.first_page = page if p.first_page is None else min(p.first_page, page)
+            p.last_page = page if p.last_page is None else max(p.last_page, page)
         p.parts[-1] = joined
         p.length += added
 

@@ -199,6 +199,19 @@ def _assemble(pages: list[PageLayout]) -> list:
     builder = SectionBuilder()
     last_line: Line | None = None  # last body line, for paragraphs running on across pages/columns
     last_right = 0.0
+    pending_notes: list[Block] = []
+
+    def emit_notes() -> None:
+        for note in pending_notes:
+            para_lines: list[Line] = []
+            for line in note.lines:
+                if para_lines and _new_paragraph(para_lines[-1], line, 0.0, note.bbox[0], note.bbox[2]):
+                    builder.block(join_lines([l.text for l in para_lines]), para_lines[0].page)
+                    para_lines = []
+                para_lines.append(line)
+            if para_lines:
+                builder.block(join_lines([l.text for l in para_lines]), para_lines[0].page)
+        pending_notes.clear()
 
     for page in pages:
         para: list[Line] = []
@@ -207,6 +220,10 @@ def _assemble(pages: list[PageLayout]) -> list:
         first_para_on_page = True
         carried = last_line  # the previous page's last body line
         ordered = reading_order(page.blocks, page.width)
+        # footnotes (small print in the lower half) wait until the section ends, so a paragraph
+        # running from one column (or page) into the next is not cut in two by them
+        notes = [b for b in ordered if _is_footnote(b, fonts.body, page.height)]
+        ordered = [b for b in ordered if not any(b is n for n in notes)]
         pitch = _pitch(ordered)
 
         def flush_para() -> None:
@@ -230,6 +247,8 @@ def _assemble(pages: list[PageLayout]) -> list:
             nonlocal heading_level, first_para_on_page
             if not heading:
                 return
+            flush_para()
+            emit_notes()
             text = join_lines([l.text for l in heading])
             if len(text) > 150 or is_toc_title(text) or cn_heading_level(text) is not None:
                 builder.block(text, heading[0].page)  # patterns decide their own level
@@ -243,6 +262,7 @@ def _assemble(pages: list[PageLayout]) -> list:
             if block.table is not None:
                 flush_heading()
                 flush_para()
+                emit_notes()
                 builder.table(block.table, page.number)
                 first_para_on_page = False
                 continue
@@ -262,6 +282,7 @@ def _assemble(pages: list[PageLayout]) -> list:
                 flush_heading()
                 if cn_heading_level(line.text) is not None or is_toc_title(line.text):
                     flush_para()
+                    emit_notes()
                     builder.block(line.text, line.page)
                     first_para_on_page = False
                     continue
@@ -274,7 +295,16 @@ def _assemble(pages: list[PageLayout]) -> list:
             last_right = right
         flush_heading()
         flush_para()
+        pending_notes.extend(notes)
+    emit_notes()
     return builder.build()
+
+
+def _is_footnote(block: Block, body: float, page_height: float) -> bool:
+    if block.table is not None or not block.lines:
+        return False
+    return block.bbox[1] > 0.5 * page_height and max(l.size for l in block.lines) <= 0.8 * body \
+        and len(block.lines) >= 1 and re.match(r"^[\d*†‡§]{1,3}\s*\S", block.lines[0].text) is not None
 
 
 def _new_paragraph(prev: Line, line: Line, pitch: float, left: float, prev_right: float) -> bool:

@@ -86,6 +86,8 @@ def test_federal_register_reads_columns_in_order(parsed_shared):
     assert text.index("ADDRESSES: You may send comments") < text.index("Federal eRulemaking Portal") < text.index(
         "For Boeing service information")
     assert "Federal Register / Vol. 85" not in text  # running header removed
+    # footnotes at the column foot wait for the section's end instead of splitting the sentence
+    assert "the FAA also proposes to require operators to conduct an AOA sensor system test" in text
     assert "VerDate" not in text and "jbell on DSKJLSW7X2PROD" not in text
 
 
