@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ingest.cleaning import SENTENCE_END, clean_line, is_cjk, join_lines
+from ingest.cleaning import is_cjk, join_lines
 from ingest.errors import CorruptFile, EncryptedFile
 from ingest.loaders import ocr as ocr_mod
 from ingest.loaders import pdf_tables
@@ -114,7 +114,7 @@ def load(path: Path, options: LoadOptions) -> ParsedDocument:
                 if found:
                     pdf_tables.merge_tables(layout, found)
 
-        removed = remove_furniture(pages)
+        remove_furniture(pages)
         sections = _assemble(pages)
         if scanned:
             what = "no OCR was requested" if not options.ocr and ocr_mod.available() else \
@@ -128,7 +128,6 @@ def load(path: Path, options: LoadOptions) -> ParsedDocument:
         if repaired or getattr(doc, "is_repaired", False):
             detail = f" ({repaired[0].strip()[:120]})" if repaired else ""
             warnings.append(f"the PDF is damaged; PyMuPDF repaired what it could{detail}")
-        del removed
         return ParsedDocument(source=str(path), sections=sections, warnings=warnings,
                               pages=doc.page_count, format="pdf")
     finally:
