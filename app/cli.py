@@ -60,7 +60,7 @@ def main() -> None:
 
     _register_commands()
     try:
-        cli(standalone_mode=False)
+        rc = cli(standalone_mode=False)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
@@ -83,6 +83,8 @@ def main() -> None:
             sys.exit(2)
         typer.echo(f"error: {type(exc).__name__}: {exc} (run with -v for details)", err=True)
         sys.exit(1)
+    # standalone_mode=False turns `raise typer.Exit(n)` into a return value
+    sys.exit(rc if isinstance(rc, int) else 0)
 
 
 if __name__ == "__main__":

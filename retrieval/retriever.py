@@ -42,7 +42,8 @@ class HybridRetriever:
             if fusion == "weighted":
                 hits = weighted_fusion(ranked, {"dense": dense_weight, "sparse": 1.0 - dense_weight})
             else:
-                hits = reciprocal_rank_fusion(ranked, k=rrf_k)
+                hits = reciprocal_rank_fusion(ranked, k=rrf_k,
+                                              weights={"dense": dense_weight, "sparse": 1.0 - dense_weight})
         else:
             hits = reciprocal_rank_fusion(ranked, k=rrf_k)
             hits = [replace(h, score=(h.dense_score if mode == "dense" else h.sparse_score) or 0.0) for h in hits]
