@@ -28,7 +28,7 @@ run: $(STAMP)
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null) \
 	      || echo "note: could not install chromium; browser tests will be skipped"; \
 	  else echo "note: chromium not found and cannot be installed here; browser tests will be skipped"; fi; }
 
