@@ -24,9 +24,9 @@ class QuerySettings:
     k: int = 5
     mode: str = "hybrid"
     candidates: int = 50
-    fusion: str = "rrf"
+    fusion: str = "weighted"
     rrf_k: int = 60
-    dense_weight: float = 0.5
+    dense_weight: float = 0.1
     rerank: bool = False
     reranker: str = "BAAI/bge-reranker-base"
     rerank_top_n: int = 20
