@@ -92,8 +92,20 @@ def relevance(chunk: RetrievedChunk) -> float:
     return float(hit.dense_score if hit.dense_score is not None else chunk.score)
 
 
-def should_refuse(chunks: Sequence[RetrievedChunk], min_relevance: float) -> bool:
-    return not chunks or max(relevance(c) for c in chunks) < min_relevance
+def coverage(question: str, chunks: Sequence[RetrievedChunk]) -> float:
+    """Best share of the question's words found in one passage (0..1). Questions whose words the
+    passages barely contain are the ones the knowledge base does not answer."""
+    q = _tokens(question)
+    if not q or not chunks:
+        return 0.0
+    return max(len(q & _tokens(c.text)) / len(q) for c in chunks)
+
+
+def should_refuse(chunks: Sequence[RetrievedChunk], min_relevance: float, question: str = "",
+                  min_coverage: float = 0.0) -> bool:
+    if not chunks or max(relevance(c) for c in chunks) < min_relevance:
+        return True
+    return bool(min_coverage and question) and coverage(question, chunks[:5]) < min_coverage
 
 
 def format_passages(chunks: Sequence[RetrievedChunk], max_chars: int) -> str:
@@ -205,6 +217,7 @@ def answer_stream(question: str, chunks: Sequence[RetrievedChunk], *, llm=None, 
     (or an 'error' event, then 'done' with what was produced, if the backend fails mid-answer)."""
     cfg = (settings or {}).get("answer", {})
     min_rel = float(cfg.get("min_relevance", 0.0))
+    min_cov = float(cfg.get("min_coverage", 0.0))
     max_chars = int(cfg.get("max_context_chars", 6000))
     llm = llm or Extractive()
     timings = dict(timings or {})
@@ -218,7 +231,7 @@ def answer_stream(question: str, chunks: Sequence[RetrievedChunk], *, llm=None, 
         return Event("done", answer=Answer(text=text, mode=llm.name, refused=refused, citations=citations,
                                            timings_ms=timings, passages=chunks, query=query or question))
 
-    if should_refuse(chunks, min_rel):
+    if should_refuse(chunks, min_rel, query or question, min_cov):
         text = REFUSAL[lang]
         yield Event("token", text=text)
         yield done(text, True, [_citation(n, c) for n, c in enumerate(chunks[:3], 1)])
