@@ -120,8 +120,7 @@ class KnowledgeBase:
                 self.manifest = db.read_manifest(self.conn)
                 if rebuild:
                     return self._rebuild(candidates, roots, missing, options, index_settings, progress)
-                embedder = self.embedder()
-                self._ensure_dim(embedder)
+                embedder = _LazyEmbedder(self)  # an unchanged folder never loads the model
                 report = SyncReport(files=list(missing))
                 sync_files(self.conn, embedder, candidates, roots, self.chunk_settings, options, progress=progress,
                            report=report)
@@ -267,3 +266,24 @@ class KnowledgeBase:
 
     def close(self) -> None:
         self.conn.close()
+
+
+class _LazyEmbedder:
+    """Loads the KB's embedding model (and checks its dimension) on the first text to embed."""
+
+    def __init__(self, kb: KnowledgeBase):
+        self._kb = kb
+        self._model = None
+
+    def _load(self):
+        if self._model is None:
+            self._model = self._kb.embedder()
+            self._kb._ensure_dim(self._model)
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        return self._kb.dim or self._load().dim
+
+    def embed_documents(self, texts, *, show_progress: bool = False):
+        return self._load().embed_documents(texts, show_progress=show_progress)
