@@ -32,7 +32,28 @@ def register(cli: typer.Typer) -> None:
         token = resolve_token(settings, token)
         check_bind(host, token)
         app = create_app(settings, token=token)
+        _warm_up(settings)
         shown = f"[{host}]" if ":" in host else host
         typer.echo(f"Zhida serving on http://{shown}:{port}/  (API docs: /docs)" +
                    ("  — access token required" if token else ""), err=True)
         uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
+
+
+def _warm_up(settings) -> None:
+    """Load each KB's embedding model, indexes and the tokeniser in the background, so the first
+    question does not pay for them (seconds for USE and jieba)."""
+    import logging
+    import threading
+
+    def run():
+        try:
+            from app import services
+
+            cat = services.catalog(settings)
+            for name in cat.names():
+                kb = cat.open(name)
+                kb.search("warm up", k=1)
+        except Exception as exc:  # warm-up is an optimisation only
+            logging.getLogger(__name__).debug("warm-up skipped: %s", exc)
+
+    threading.Thread(target=run, name="zhida-warm-up", daemon=True).start()
