@@ -233,7 +233,8 @@ class KnowledgeBase:
             return loaded
 
     def search(self, query: str, *, k: int | None = None, mode: str | None = None, rerank: bool | None = None,
-               **overrides) -> list[RetrievedChunk]:
+               query_vector=None, **overrides) -> list[RetrievedChunk]:
+        """Ranked chunks for a query; `query_vector` skips embedding it again (batch evaluation)."""
         q = replace(self.query_settings, **{k_: v for k_, v in overrides.items() if v is not None})
         k = k or q.k
         mode = mode or q.mode
@@ -246,7 +247,8 @@ class KnowledgeBase:
         retriever = HybridRetriever(embedder, idx.dense, idx.sparse, tokenizer=self.tokenizer(),
                                     text_of=self._texts, reranker=reranker)
         hits = retriever.search(query, k=k, mode=mode, candidates=q.candidates, fusion=q.fusion, rrf_k=q.rrf_k,
-                                dense_weight=q.dense_weight, rerank=rerank, rerank_top_n=q.rerank_top_n)
+                                dense_weight=q.dense_weight, rerank=rerank, rerank_top_n=q.rerank_top_n,
+                                query_vector=query_vector)
         with self._db_lock:
             rows = db.chunk_rows(self.conn, [h.id for h in hits])
         out = []

@@ -67,6 +67,9 @@ class HashingEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         return _normalise(self._vec(text))
 
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embed_documents(texts)
+
 
 class USEEmbedder:
     """Google's multilingual Universal Sentence Encoder, bundled in a pip package (numpy only)."""
@@ -91,6 +94,10 @@ class USEEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return _normalise(self._model.encode([text]))[0]
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Many queries in batches (evaluation): USE has no query/document asymmetry."""
+        return self.embed_documents(texts)
 
 
 def _family_prompts(name: str) -> tuple[str, str]:
@@ -134,8 +141,12 @@ class SentenceTransformerEmbedder:
         return np.asarray(vecs, dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
-        vec = self._model.encode([self.query_prefix + text], normalize_embeddings=True, convert_to_numpy=True)
-        return np.asarray(vec, dtype=np.float32)[0]
+        return self.embed_queries([text])[0]
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        vecs = self._model.encode([self.query_prefix + t for t in texts], batch_size=self.batch_size,
+                                  normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(vecs, dtype=np.float32)
 
 
 def _resolve_device(device: str) -> str:

@@ -71,11 +71,19 @@ def eval_cmd(
         from tqdm import tqdm
 
         results: dict[str, dict[str, float]] = {}
+        vectors: dict[str, object] = {}
+        if any(m != "sparse" for m in modes):
+            # one batched pass instead of one model call per query and mode
+            embedder = kb.embedder()
+            questions = [q.question for q in ds.queries if q.gold_ids]
+            batch = getattr(embedder, "embed_queries", None)
+            mat = batch(questions) if batch else [embedder.embed_query(x) for x in questions]
+            vectors = dict(zip(questions, mat))
         for m in modes:
             base, rr = ("hybrid", True) if m == "hybrid+rerank" else (m, False)
 
             def search(question: str, depth: int, base=base, rr=rr) -> list[str]:
-                hits = kb.search(question, k=depth, mode=base, rerank=rr)
+                hits = kb.search(question, k=depth, mode=base, rerank=rr, query_vector=vectors.get(question))
                 return [mapping.get(Path(h.source).name, h.source) for h in hits]
 
             results[m] = score_mode(ds.queries, search, ks,
