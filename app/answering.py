@@ -124,11 +124,15 @@ def format_passages(chunks: Sequence[RetrievedChunk], max_chars: int) -> str:
 
 
 def build_messages(question: str, chunks: Sequence[RetrievedChunk], max_chars: int = 6000,
-                   history: Sequence[dict] | None = None) -> list[dict]:
+                   history: Sequence[dict] | None = None, max_turns: int = 6) -> list[dict]:
+    """The chat messages for the model: the last `max_turns` turns of history (each message cut to
+    1,000 characters), then one user message with the instructions, the passage block and the question."""
     lang = language_of(question)
     prompt = prompt_template(f"answer_{lang}").format(passages=format_passages(chunks, max_chars),
                                                       question=question)
-    messages = [m for m in (history or []) if m.get("role") in ("user", "assistant")][-4:]
+    turns = [m for m in (history or []) if m.get("role") in ("user", "assistant") and m.get("content")]
+    messages = [{"role": m["role"], "content": str(m["content"])[:1000]}
+                for m in (turns[-2 * max_turns:] if max_turns > 0 else [])]
     return messages + [{"role": "user", "content": prompt}]
 
 
@@ -147,6 +151,27 @@ def map_citations(text: str, chunks: Sequence[RetrievedChunk]) -> tuple[str, lis
     cleaned = _CITE.sub(keep, text)
     cleaned = re.sub(r"[ \t]+([。，,.])", r"\1", cleaned).strip()
     return cleaned, [_citation(n, chunks[n - 1]) for n in order]
+
+
+class CitationFilter:
+    """Streams text with invented citation numbers removed: a `[12` tail is held back until it closes,
+    then kept when it names a passage the model was given and dropped otherwise."""
+
+    _OPEN = re.compile(r"\[\d{0,3}$")
+
+    def __init__(self, n_passages: int):
+        self.n_passages = n_passages
+        self._tail = ""
+
+    def feed(self, piece: str) -> str:
+        text = self._tail + piece
+        m = self._OPEN.search(text)
+        self._tail, text = (text[m.start():], text[:m.start()]) if m else ("", text)
+        return _CITE.sub(lambda c: c.group(0) if 1 <= int(c.group(1)) <= self.n_passages else "", text)
+
+    def flush(self) -> str:
+        tail, self._tail = self._tail, ""
+        return tail
 
 
 # --- extractive mode -------------------------------------------------------------------------
@@ -250,10 +275,17 @@ def answer_stream(question: str, chunks: Sequence[RetrievedChunk], *, llm=None, 
         yield done(cleaned, False, cites)
         return
     parts: list[str] = []
+    shown = CitationFilter(len(chunks))
+    messages = build_messages(question, chunks, max_chars, history, int(cfg.get("max_history_turns", 6)))
     try:
-        for piece in llm.stream(build_messages(question, chunks, max_chars, history)):
+        for piece in llm.stream(messages):
             parts.append(piece)
-            yield Event("token", text=piece)
+            visible = shown.feed(piece)
+            if visible:
+                yield Event("token", text=visible)
+        tail = shown.flush()
+        if tail:
+            yield Event("token", text=tail)
     except LLMError as exc:
         yield Event("error", text=str(exc))
     except Exception as exc:  # a backend bug must not take the chat session down

@@ -14,10 +14,8 @@ def _retrieve(kb, query: str, k: int, mode: Optional[str], rerank: Optional[bool
     t0 = time.perf_counter()
     chunks = kb.search(query, k=k, mode=mode, rerank=rerank)
     elapsed = round((time.perf_counter() - t0) * 1000, 2)
-    timings = {"retrieve": elapsed, "rerank": 0.0}
-    if rerank:
-        timings = {"retrieve": elapsed, "rerank": 0.0}  # rerank runs inside search; reported within retrieve
-    return chunks, timings
+    # the knowledge base reranks inside search, so its time is part of "retrieve"; "rerank" stays 0
+    return chunks, {"retrieve": elapsed, "rerank": 0.0}
 
 
 def _print_sources(answer) -> None:
@@ -30,7 +28,8 @@ def _print_sources(answer) -> None:
         typer.echo(f"[{c.n}] {where}\n    {snippet[:200]}{'…' if len(snippet) > 200 else ''}")
 
 
-def _run(question: str, kb, s, llm, history, k, mode, rerank, stream: bool, json_out: bool):
+def _run(question: str, kb, s, llm, history, k, mode, rerank, stream: bool, json_out: bool,
+         history_mode: bool = False):
     from app.answering import answer_stream, rewrite_query
 
     query = rewrite_query(question, history, llm, int(s["answer"].get("max_history_turns", 6)))
@@ -50,7 +49,7 @@ def _run(question: str, kb, s, llm, history, k, mode, rerank, stream: bool, json
         if not stream:
             typer.echo(final.text, nl=False)
         typer.echo("")
-        if final.mode == "extractive":
+        if final.mode == "extractive" and not history_mode:
             typer.echo("(extractive mode: sentences quoted from your documents, no language model)", err=True)
         _print_sources(final)
     return final
@@ -63,7 +62,8 @@ def ask(
                                       "(default from config: answer.llm)."),
     stream: Optional[bool] = typer.Option(None, "--stream/--no-stream", help="Print tokens as they arrive "
                                           "(default: on in a terminal)."),
-    k: int = typer.Option(5, "-k", "--top-k", help="How many passages to give the model."),
+    k: Optional[int] = typer.Option(None, "-k", "--top-k", help="How many passages to give the model "
+                                    "(default from config: retrieval.top_k)."),
     mode: Optional[str] = typer.Option(None, "--mode", help="dense | sparse | hybrid."),
     rerank: Optional[bool] = typer.Option(None, "--rerank/--no-rerank", help="Rerank passages with the cross-encoder."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object: answer, mode, refused, citations, "
@@ -83,7 +83,7 @@ def ask(
 def chat(
     kb: str = typer.Option(..., "--kb", help="Knowledge base to chat with."),
     llm: Optional[str] = typer.Option(None, "--llm", help="LLM backend (default from config)."),
-    k: int = typer.Option(5, "-k", "--top-k", help="Passages per answer."),
+    k: Optional[int] = typer.Option(None, "-k", "--top-k", help="Passages per answer (default: retrieval.top_k)."),
 ) -> None:
     """Interactive chat with history: follow-up questions are rewritten using the conversation.
     Commands: /clear forgets the history, /exit quits."""
@@ -105,7 +105,8 @@ def chat(
             history.clear()
             typer.echo("(history cleared)", err=True)
             continue
-        final = _run(question, base, s, backend, history, k, None, None, True, False)
+        final = _run(question, base, s, backend, history, k, None, None, True, False, history_mode=True)
+        typer.echo("")
         history += [{"role": "user", "content": question}, {"role": "assistant", "content": final.text}]
         history[:] = history[-2 * max_turns:]
 

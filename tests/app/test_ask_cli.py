@@ -48,3 +48,12 @@ def test_ask_prints_answer_then_sources(env):
 def test_unknown_kb_is_one_line_error(env):
     out = _ask(env, "x", "--kb", "nope")
     assert out.returncode == 2 and out.stderr.startswith("error: no knowledge base named 'nope'")
+
+
+def test_chat_answers_follow_ups_clears_history_and_exits(env):
+    lines = "满十年的年休假几天？\n那报销呢？\n/clear\n/exit\n这一行不会被读到\n"
+    out = subprocess.run([sys.executable, "-m", "app.cli", "chat", "--kb", "hr"], env=env, input=lines,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "十天" in out.stdout and "三十天" in out.stdout  # the follow-up was answered from the KB
+    assert out.stdout.count("Sources") == 2 and "history cleared" in out.stderr
