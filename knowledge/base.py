@@ -39,6 +39,7 @@ class KnowledgeBase:
         self.query_settings = query
         self.ingest_settings = ingest
         self._indexes: caches.Indexes | None = None
+        self.closed = False  # a closed KB is never handed out again by Catalog.open
         self._index_lock = threading.Lock()
         self._db_lock = threading.RLock()
         self._tokenizer: Tokenizer | None = None
@@ -267,6 +268,7 @@ class KnowledgeBase:
         return [caches.index_text(rows[i]["text"], rows[i]["heading_path"]) if i in rows else "" for i in row_ids]
 
     def close(self) -> None:
+        self.closed = True
         self.conn.close()
 
 

@@ -94,7 +94,7 @@ class Catalog:
         path = self.path(name)
         with self._lock:
             kb = self._open.get(path.name)
-            if kb is not None and (path / "kb.sqlite").exists():
+            if kb is not None and not kb.closed and (path / "kb.sqlite").exists():
                 return kb
             if not (path / "kb.sqlite").is_file():
                 known = ", ".join(self.names()) or "none yet"

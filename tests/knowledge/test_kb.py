@@ -203,3 +203,13 @@ def test_search_results_carry_citation_fields_and_evidence(catalog, tmp_path):
     hit = kb.search("如何安装", k=1)[0]
     assert hit.heading_path == ("安装",) and hit.source.endswith("guide.md")
     assert hit.hit is not None and set(hit.hit.found_by) <= {"dense", "sparse"}
+
+
+def test_catalog_reopens_a_knowledge_base_its_caller_closed(catalog, tmp_path):
+    """A caller that closes a KB (a script, the benchmark harness) must get a working one from the next open()."""
+    kb = catalog.create("kb")
+    kb.ingest([write_corpus(tmp_path / "docs", n=2)])
+    kb.close()
+    again = catalog.open("kb")
+    assert again is not kb
+    assert again.stats()["documents"] == 2 and again.search("检索", k=1)
