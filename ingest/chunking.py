@@ -16,10 +16,13 @@ from __future__ import annotations
 import bisect
 import hashlib
 
-from langchain_text_splitters import RecursiveCharacterTextSplitter
+from typing import TYPE_CHECKING
 
 from ingest.cleaning import has_words
 from ingest.types import Chunk, ChunkSettings, ParsedDocument, Section
+
+if TYPE_CHECKING:
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 SEPARATORS = [
     "\n\n", "\n",
@@ -35,7 +38,10 @@ def chunk_id(doc_sha256: str, position: int, text: str) -> str:
     return hashlib.sha256(f"{doc_sha256}\x1f{position}\x1f{text}".encode("utf-8")).hexdigest()[:32]
 
 
-def _splitter(settings: ChunkSettings) -> RecursiveCharacterTextSplitter:
+def _splitter(settings: ChunkSettings) -> "RecursiveCharacterTextSplitter":
+    # Imported here: langchain_core costs ~0.7 s of start-up, which a no-op re-index never needs.
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
     overlap = max(0, min(settings.chunk_overlap, settings.chunk_size // 2))
     return RecursiveCharacterTextSplitter(
         chunk_size=max(1, settings.chunk_size),
