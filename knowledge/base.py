@@ -125,7 +125,8 @@ class KnowledgeBase:
                 report = SyncReport(files=list(missing))
                 sync_files(self.conn, embedder, candidates, roots, self.chunk_settings, options, progress=progress,
                            report=report)
-                self.refresh_indexes()
+                if not caches.stamped_with(self.path / "cache", db.generation(self.conn)):
+                    self.refresh_indexes()  # build the caches now, so the first query after an ingest is fast
                 return report
         finally:
             lock.release()

@@ -90,6 +90,18 @@ def build(conn: sqlite3.Connection, cache_dir: Path, dim: int, tokenizer, dense_
     return Indexes(gen, dense, sparse, int(len(ids)))
 
 
+def stamped_with(cache_dir: Path, generation: int) -> bool:
+    """Whether cache files were written for this generation (cheap: reads the stamp, loads nothing).
+
+    A no-op re-index uses it to skip loading a large FAISS/BM25 cache it would only throw away;
+    a damaged cache behind a good stamp is still caught by load() at the next query.
+    """
+    try:
+        return json.loads((cache_dir / "stamp.json").read_text(encoding="utf-8")).get("generation") == generation
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def load(cache_dir: Path, expected_generation: int, dense_settings: DenseSettings) -> Indexes | None:
     """The cached indexes if they match the generation and load cleanly, else None."""
     stamp_path = cache_dir / "stamp.json"

@@ -213,3 +213,21 @@ def test_catalog_reopens_a_knowledge_base_its_caller_closed(catalog, tmp_path):
     again = catalog.open("kb")
     assert again is not kb
     assert again.stats()["documents"] == 2 and again.search("检索", k=1)
+
+
+def test_noop_reingest_does_not_load_the_index_caches(catalog, tmp_path, monkeypatch):
+    """An unchanged folder must not pay for loading a large FAISS/BM25 cache it would throw away."""
+    from knowledge import caches
+
+    folder = write_corpus(tmp_path / "docs", n=3)
+    catalog.create("kb").ingest([folder])
+    fresh = Catalog(catalog.home, embedder_loader=catalog.embedder_loader, defaults=IndexSettings("hashing"))
+    calls = []
+    real_load = caches.load
+    monkeypatch.setattr(caches, "load", lambda *a, **kw: calls.append(a) or real_load(*a, **kw))
+    kb = fresh.open("kb")
+    assert kb.ingest([folder]).summary()["unchanged"] == 3
+    assert calls == []
+    (folder / "doc00.txt").write_text("改过的内容。关于检索。", encoding="utf-8")
+    assert kb.ingest([folder]).summary()["updated"] == 1
+    assert kb.search("改过的内容", k=1)[0].source.endswith("doc00.txt")
