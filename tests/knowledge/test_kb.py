@@ -18,9 +18,11 @@ class CountingEmbedder(HashingEmbedder):
         super().__init__(dim)
         self.model_id = "hashing"
         self.embedded = 0
+        self.calls = 0
 
     def embed_documents(self, texts, *, show_progress=False):
         self.embedded += len(texts)
+        self.calls += 1
         return super().embed_documents(texts)
 
 
@@ -231,3 +233,16 @@ def test_noop_reingest_does_not_load_the_index_caches(catalog, tmp_path, monkeyp
     (folder / "doc00.txt").write_text("改过的内容。关于检索。", encoding="utf-8")
     assert kb.ingest([folder]).summary()["updated"] == 1
     assert kb.search("改过的内容", k=1)[0].source.endswith("doc00.txt")
+
+
+def test_small_files_are_embedded_together_and_reported_in_order(catalog, embedder, tmp_path):
+    """Per-file model calls dominate ingest time for small files; the report still follows the input order."""
+    folder = write_corpus(tmp_path / "docs", n=12)
+    (folder / "doc05.txt").write_bytes(b"")  # a failure in the middle keeps its place
+    report = catalog.create("kb").ingest([folder])
+    assert embedder.calls == 1 and embedder.embedded == 11
+    names = [f.path.rsplit("/", 1)[-1] for f in report.files]
+    assert names == sorted(names) and report.files[5].status == "failed"
+    kb = catalog.open("kb")
+    for i in (0, 6, 11):
+        assert kb.search(f"topic{i}", k=1, mode="sparse")[0].source.endswith(f"doc{i:02d}.txt")
