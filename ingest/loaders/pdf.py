@@ -74,6 +74,17 @@ def _image_coverage(page) -> float:
     return min(covered / area, 1.0)
 
 
+# MuPDF also warns about things that are not damage (a glyph its font cannot encode while extracting
+# text from a perfectly good CJK PDF); only these words mean it had to repair the file.
+_DAMAGE_WORDS = ("repair", "xref", "zlib", "broken", "syntax", "expected", "trailer", "eof", "corrupt", "damaged",
+                 "invalid", "object", "stream")
+
+
+def _is_damage(warning: str) -> bool:
+    w = warning.strip().lower()
+    return bool(w) and any(word in w for word in _DAMAGE_WORDS)
+
+
 def load(path: Path, options: LoadOptions) -> ParsedDocument:
     import pymupdf
 
@@ -124,7 +135,7 @@ def load(path: Path, options: LoadOptions) -> ParsedDocument:
             )
         if ocr_pages:
             warnings.append(f"OCR read {len(ocr_pages)} scanned page(s) ({_ranges(ocr_pages)}); check the text")
-        repaired = [w for w in pymupdf.TOOLS.mupdf_warnings(reset=True).splitlines() if w.strip()]
+        repaired = [w for w in pymupdf.TOOLS.mupdf_warnings(reset=True).splitlines() if _is_damage(w)]
         if repaired or getattr(doc, "is_repaired", False):
             detail = f" ({repaired[0].strip()[:120]})" if repaired else ""
             warnings.append(f"the PDF is damaged; PyMuPDF repaired what it could{detail}")

@@ -100,3 +100,13 @@ def test_ocr_reads_a_scanned_page_when_rapidocr_is_installed(docs_dir):
     text = "".join(s.text for s in doc.sections)
     assert "失踪人的财产" in text
     assert any("OCR" in w for w in doc.warnings)
+
+
+def test_mupdf_font_warnings_are_not_reported_as_damage():
+    """A good CJK PDF made MuPDF say 'cannot encode character' while extracting; that is not a repaired file."""
+    from ingest.loaders.pdf import _is_damage
+
+    assert not _is_damage("cannot encode character")
+    assert not _is_damage("  ")
+    assert _is_damage("trying to repair broken xref")
+    assert _is_damage("ignoring zlib error: incorrect data check")
