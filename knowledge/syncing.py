@@ -90,21 +90,35 @@ def _embed_text(chunk) -> str:
 
 
 EMBED_BATCH_CHUNKS = 256  # chunks gathered across small files before one embedding call
+PARSE_AHEAD = 4  # files parsed ahead of the one being embedded
+
+
+@dataclass
+class _Job:
+    """A new or changed file: to parse, chunk, embed and commit."""
+
+    slot: int
+    cand: Candidate
+    status: str  # "added" | "updated"
+    sha: str
+    st: os.stat_result
 
 
 @dataclass
 class _Pending:
     """A parsed file waiting for its vectors: committed in its own transaction once they exist."""
 
-    slot: int
-    cand: Candidate
-    status: str
-    sha: str
-    st: os.stat_result
+    job: _Job
     parsed: object
     chunks: list
     vectors: np.ndarray
     todo: list[int]
+
+
+def _parse(job: _Job, options: LoadOptions, chunk_settings: ChunkSettings):
+    """The pure part (no database): runs on the parse-ahead thread."""
+    parsed = load_document(job.cand.path, options)
+    return parsed, chunk_document(parsed, chunk_settings, job.sha)
 
 
 def sync_files(conn, embedder, candidates: list[Candidate], roots: list[str], chunk_settings: ChunkSettings,
@@ -112,15 +126,32 @@ def sync_files(conn, embedder, candidates: list[Candidate], roots: list[str], ch
                report: SyncReport | None = None) -> SyncReport:
     """Bring kb.sqlite in line with the candidates, one document per transaction.
 
-    Chunks of consecutive small files are embedded together (up to EMBED_BATCH_CHUNKS): a model
-    called per 3-chunk file spends most of its time on per-call overhead. Each file still commits
-    alone, so a kill loses at most the files whose vectors were not yet written.
+    Three things keep the model busy, since embedding is the cost that cannot be cut: the next
+    files are parsed on a thread while the current ones embed (the model runs outside the GIL);
+    chunks of consecutive small files go to the model together (up to EMBED_BATCH_CHUNKS), as a
+    model called per 3-chunk file spends most of its time on per-call overhead; and unchanged
+    files are settled first from size/mtime/hash. Each file still commits alone, so a kill loses
+    at most the files whose vectors were not yet written.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     report = report or SyncReport()
     started = time.perf_counter()
     total = len(candidates)
     wanted = {str(c.path) for c in candidates}
-    results: list[FileResult | None] = []
+    results: list[FileResult | None] = [None] * total
+    jobs: list[_Job] = []
+    done = 0
+    for i, cand in enumerate(candidates):
+        outcome = _triage(conn, cand, load_options, force, i)
+        if isinstance(outcome, FileResult):
+            results[i] = outcome
+            done += 1
+            if progress:
+                progress(done, total, str(cand.path))
+        else:
+            jobs.append(outcome)
+
     pending: list[_Pending] = []
 
     def flush() -> None:
@@ -133,21 +164,31 @@ def sync_files(conn, embedder, candidates: list[Candidate], roots: list[str], ch
                 at += len(p.todo)
             report.embedded_chunks += len(texts)
         for p in pending:
-            results[p.slot] = _commit(conn, p)
+            results[p.job.slot] = _commit(conn, p)
         pending.clear()
 
-    for i, cand in enumerate(candidates):
-        if progress:
-            progress(i, total, str(cand.path))
-        results.append(None)
-        outcome = _prepare(conn, embedder, cand, chunk_settings, load_options, force, len(results) - 1)
-        if isinstance(outcome, FileResult):
-            results[-1] = outcome
-            continue
-        pending.append(outcome)
-        if sum(len(p.todo) for p in pending) >= EMBED_BATCH_CHUNKS:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="zhida-parse") as pool:
+        futures = {}
+        try:
+            for n, job in enumerate(jobs):
+                for ahead in jobs[n:n + PARSE_AHEAD + 1]:
+                    if ahead.slot not in futures:
+                        futures[ahead.slot] = pool.submit(_parse, ahead, load_options, chunk_settings)
+                if progress:
+                    progress(done, total, str(job.cand.path))
+                try:
+                    parsed, chunks = futures.pop(job.slot).result()
+                except IngestError as exc:
+                    results[job.slot] = _record_failure(conn, job, exc)
+                else:
+                    pending.append(_with_vectors(conn, embedder, job, parsed, chunks, force))
+                    if sum(len(p.todo) for p in pending) >= EMBED_BATCH_CHUNKS:
+                        flush()
+                done += 1
             flush()
-    flush()
+        finally:
+            for f in futures.values():
+                f.cancel()
     report.files.extend(r for r in results if r is not None)
     # files that disappeared from a folder we walked
     for root in roots:
@@ -163,9 +204,8 @@ def sync_files(conn, embedder, candidates: list[Candidate], roots: list[str], ch
     return report
 
 
-def _prepare(conn, embedder, cand: Candidate, chunk_settings: ChunkSettings, load_options: LoadOptions,
-             force: bool, slot: int) -> FileResult | _Pending:
-    """Stat, hash, parse and chunk one file: a final result (unchanged, failed) or work to embed."""
+def _triage(conn, cand: Candidate, load_options: LoadOptions, force: bool, slot: int) -> FileResult | _Job:
+    """Settle a file from size, mtime and hash alone (unchanged, unreadable) or make it a job."""
     path = str(cand.path)
     try:
         st = cand.path.stat()
@@ -183,37 +223,41 @@ def _prepare(conn, embedder, cand: Candidate, chunk_settings: ChunkSettings, loa
         with db.transaction(conn, bump=False):
             conn.execute("UPDATE documents SET size=?, mtime=? WHERE id=?", (st.st_size, st.st_mtime, existing.id))
         return _unchanged(existing)
-    status = "updated" if existing else "added"
-    try:
-        parsed = load_document(cand.path, load_options)
-        chunks = chunk_document(parsed, chunk_settings, sha)
-    except IngestError as exc:
-        with db.transaction(conn):
-            doc_id = db.upsert_document(conn, path=path, name=cand.name, root=cand.root, sha256=sha,
-                                        size=st.st_size, mtime=st.st_mtime, status="failed",
-                                        error_kind=exc.kind, error=exc.reason)
-            db.replace_chunks(conn, doc_id, [], np.zeros((0, 1), dtype=np.float32))
-        return FileResult(path=path, status="failed", reason=exc.reason, error_kind=exc.kind)
+    return _Job(slot, cand, "updated" if existing else "added", sha, st)
+
+
+def _record_failure(conn, job: _Job, exc: IngestError) -> FileResult:
+    path = str(job.cand.path)
+    with db.transaction(conn):
+        doc_id = db.upsert_document(conn, path=path, name=job.cand.name, root=job.cand.root, sha256=job.sha,
+                                    size=job.st.st_size, mtime=job.st.st_mtime, status="failed",
+                                    error_kind=exc.kind, error=exc.reason)
+        db.replace_chunks(conn, doc_id, [], np.zeros((0, 1), dtype=np.float32))
+    return FileResult(path=path, status="failed", reason=exc.reason, error_kind=exc.kind)
+
+
+def _with_vectors(conn, embedder, job: _Job, parsed, chunks: list, force: bool) -> _Pending:
+    """Stored vectors for chunks the KB already holds (renames, edits elsewhere); the rest to embed."""
     reuse = {} if force else db.vectors_for_chunk_ids(conn, [c.id for c in chunks])
     vectors = np.zeros((len(chunks), embedder.dim), dtype=np.float32)
     for i, c in enumerate(chunks):
         if c.id in reuse:
             vectors[i] = np.frombuffer(reuse[c.id], dtype=np.float32)
     todo = [i for i, c in enumerate(chunks) if c.id not in reuse]
-    return _Pending(slot, cand, status, sha, st, parsed, chunks, vectors, todo)
+    return _Pending(job, parsed, chunks, vectors, todo)
 
 
 def _commit(conn, p: _Pending) -> FileResult:
-    cand, st, parsed = p.cand, p.st, p.parsed
+    cand, st, parsed = p.job.cand, p.job.st, p.parsed
     path = str(cand.path)
     with db.transaction(conn):
-        doc_id = db.upsert_document(conn, path=path, name=cand.name, root=cand.root, sha256=p.sha, size=st.st_size,
+        doc_id = db.upsert_document(conn, path=path, name=cand.name, root=cand.root, sha256=p.job.sha, size=st.st_size,
                                     mtime=st.st_mtime, status="ok", warnings=parsed.warnings, fmt=parsed.format,
                                     pages=parsed.pages, chunks=len(p.chunks))
         db.replace_chunks(conn, doc_id, p.chunks, p.vectors)
     for w in parsed.warnings:
         log.warning("%s", w)
-    return FileResult(path=path, status=p.status, chunks=len(p.chunks), warnings=list(parsed.warnings))
+    return FileResult(path=path, status=p.job.status, chunks=len(p.chunks), warnings=list(parsed.warnings))
 
 
 def _unchanged(doc: db.DocumentRow) -> FileResult:
