@@ -56,6 +56,22 @@ def _run_one(name: str, args) -> "Result":  # noqa: F821
     raise SystemExit(f"unknown benchmark {name}")
 
 
+def _markdown_report(results: dict, failures: dict, info: dict, command: str, total: float) -> str:
+    """The tables and notes of one run as Markdown, ready to paste under "Latest results"."""
+    from benchmarks.common import _columns, markdown_table
+
+    lines = [f"Run: `{command}` on {info.get('date', '?')[:10]}, {info.get('cpu', '?')}, {info.get('cpus')} cores, "
+             f"{info.get('memory_gib', '?')} GiB, Python {info.get('python')}, torch {info.get('torch', '?')}; "
+             f"{total / 60:.1f} min in all.", ""]
+    for name, res in results.items():
+        lines += [f"### {name}{' (quick)' if res.quick else ''} ({res.seconds:.0f} s)", "",
+                  markdown_table(res.rows, _columns(res.rows, res.columns)) if res.rows else "(no rows)", ""]
+        lines += [f"- {note}" for note in res.notes] + [""]
+    for name, why in failures.items():
+        lines += [f"### {name}: failed", "", f"{why}", ""]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from benchmarks.common import console, log, machine_info, print_table, save_result
@@ -101,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
         (RESULTS_DIR / "all-latest.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2, default=str),
                                                      encoding="utf-8")
+        md = _markdown_report(results, failures, info, summary["command"], total)
+        (RESULTS_DIR / "all-latest.md").write_text(md, encoding="utf-8")
+        log(f"markdown tables for benchmarks/README.md: {RESULTS_DIR / 'all-latest.md'}")
     if args.json:
         payload = results[names[0]].to_json() if len(names) == 1 and names[0] in results else {
             n: r.to_json() for n, r in results.items()}

@@ -1,10 +1,15 @@
 """Memory: peak RSS of a process holding a 1M-chunk knowledge base and answering queries
 (--quick: 100k), beside the raw size of what it must hold (vectors, BM25 postings).
 
-The KB is built once from the synthetic corpus (benchmarks.corpus: real sentences, random
-fixed unit vectors, 384-d like all-MiniLM-L6-v2) and cached. Then a fresh process opens it
-and answers one query per mode; its VmHWM (peak resident set) is read from /proc. When
-`zhida serve` is available the same is measured for the server after a search request.
+Zhida's side: its DenseIndex + BM25Index over the synthetic corpus (benchmarks.corpus: real
+sentences, random fixed unit vectors, 384-d like all-MiniLM-L6-v2) are built once and cached
+with their own save(); a fresh process loads them (DenseIndex.load / BM25Index.load, what an
+opened KnowledgeBase does from its cache folder), loads the embedder and tokenizer, and answers
+one query per mode; its VmHWM (peak resident set) is read from /proc. A second row is
+the real server: a kb.sqlite written directly with the same chunks and vectors (through
+knowledge.db; going through ingest would mean embedding 1M chunks), its FAISS/BM25 caches
+built by the KB itself, then `zhida serve` on it, one /api search per mode, and the
+server's VmHWM.
 
 The peer's figure is a process that builds the LangChain stack (FAISS + rank-bm25) over
 the same corpus and answers the same queries (its indexes live only in memory, so it
@@ -43,15 +48,17 @@ def _run_child(args: list[str], env: dict | None = None, timeout: int = 3600) ->
     return out
 
 
-def child_zhida(kb_home: str, kb_name: str) -> None:
+def child_zhida(size: str) -> None:
+    """Hold Zhida's in-memory retrieval state for the corpus (DenseIndex + BM25Index loaded from their
+    cache files, embedder, tokenizer: what an opened KnowledgeBase keeps) and answer a query per mode."""
     base = rss_mib()
     t0 = time.perf_counter()
-    handle = zhida_side.open_kb(Path(kb_home), kb_name)
+    retriever = zhida_side.synthetic_retriever(SyntheticCorpus(int(size)), log=log)
     qs = questions(3)
     timings = {}
     for mode in MODES:
         t1 = time.perf_counter()
-        zhida_side.kb_search(handle, qs[0], mode)
+        retriever.search(qs[0], mode)
         timings[mode] = round((time.perf_counter() - t1) * 1000, 1)
     out = {"peak_rss_mib": round(peak_rss_mib(), 1), "rss_mib": round(rss_mib(), 1), "baseline_rss_mib": round(base, 1),
            "open_and_first_queries_s": round(time.perf_counter() - t0, 2), "first_query_ms": timings}
@@ -86,18 +93,21 @@ def run(quick: bool = False, size: int | None = None) -> Result:
     t0 = time.perf_counter()
     raw_vectors = size * DIM * 4 / 2**20
     try:
-        kb = zhida_side.synthetic_kb(SyntheticCorpus(size), cache_dir() / f"kb-{size}", log=log)
-        result.details["kb_build"] = {k: v for k, v in kb.items() if k != "handle"}
-        postings = kb.get("bm25_bytes", 0) / 2**20
+        corpus = SyntheticCorpus(size)
+        zhida_side.synthetic_indexes(corpus, log=log)  # build + cache once (not measured)
+        sizes = zhida_side.synthetic_index_bytes(corpus)
+        result.details["zhida_index_files"] = sizes
+        postings = sizes["bm25_bytes"] / 2**20
         raw = raw_vectors + postings
-        log(f"memory: opening the {size:,}-chunk KB in a fresh process")
-        z = _run_child(["--zhida-child", str(kb["home"]), kb["name"]])
+        log(f"memory: loading Zhida's indexes for {size:,} chunks in a fresh process")
+        z = _run_child(["--zhida-child", str(size)])
         result.details["zhida_open"] = z
-        result.rows.append({"system": "Zhida", "chunks": f"{size:,}", "process": "open KB + query (API)",
+        result.rows.append({"system": "Zhida", "chunks": f"{size:,}", "process": "load indexes + query (API)",
                             "peak RSS MiB": z["peak_rss_mib"], "steady RSS MiB": z["rss_mib"],
                             "vectors MiB": round(raw_vectors, 1), "BM25 postings MiB": round(postings, 1),
                             "peak / raw": round(z["peak_rss_mib"] / raw, 2)})
-        serve = zhida_side.serve_peak_rss(Path(kb["home"]), kb["name"], log=log)
+        home, name = zhida_side.synthetic_kb(corpus, log=log)  # a real kb.sqlite + caches, built once
+        serve = zhida_side.serve_peak_rss(home, name, log=log)
         if serve:
             result.details["zhida_serve"] = serve
             row = {"system": "Zhida", "chunks": f"{size:,}", "process": "zhida serve + /api search",
@@ -134,7 +144,7 @@ def run(quick: bool = False, size: int | None = None) -> Result:
 
 if __name__ == "__main__":
     if sys.argv[1] == "--zhida-child":
-        child_zhida(sys.argv[2], sys.argv[3])
+        child_zhida(sys.argv[2])
     elif sys.argv[1] == "--peer-child":
         child_peer(int(sys.argv[2]), sys.argv[3] == "1")
     else:

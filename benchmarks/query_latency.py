@@ -31,8 +31,8 @@ QUICK_SIZES = (10_000, 100_000)
 # rank-bm25 scores every document in a Python loop per query term: ~0.5 s/query at 100k on
 # this machine, so at 1M a 200-query run is ~30 min per mode and its per-document dicts need ~10 GB.
 PEER_SPARSE_MAX = 100_000
-PEER_SPARSE_REASON = ("not run: rank-bm25 scores every document in a Python loop (~0.47 s/query at 100k, "
-                      "so ~5 s/query and ~10 GB of per-document dicts at 1M)")
+PEER_SPARSE_REASON = ("not run: rank-bm25 scores every document in a Python loop per query term "
+                      "(~0.4-0.5 s/query measured at 100k, so ~5 s/query extrapolated at 1M: ~35 min for 200 queries x 2 modes)")
 
 
 def time_queries(search: Callable[[str], Any], qs: Sequence[str], warmup: int = 3) -> dict[str, float]:
@@ -125,6 +125,10 @@ def run(quick: bool = False, sizes: Sequence[int] | None = None, n_queries: int 
                 if r.get("status"):
                     row["note"] = r["status"]
                 result.rows.append(row)
+        eq = m["zhida"].get("embed_query_only") or m["peer"].get("embed_query_only")
+        if eq:
+            result.rows.append({"chunks": f"{size:,}", "system": "model alone", "mode": "embed_query",
+                                "p50 ms": eq["p50_ms"], "p95 ms": eq["p95_ms"]})
     result.notes += [
         f"{n_queries} real questions (cmrc2018 + drcd), top {TOP_K}; query embedding (all-MiniLM-L6-v2, same folder "
         "for both) is inside every timed call; rerank and LLM excluded.",
@@ -150,8 +154,8 @@ def single_size_json(size: int, n_queries: int, peer: bool = True) -> dict[str, 
     m = measure_size(size, n_queries, peer=peer)
 
     def strip(side: dict) -> dict:
-        return {mode: {k: v for k, v in side.get(mode, {}).items() if k in ("p50_ms", "p95_ms", "status")}
-                for mode in MODES}
+        # exactly p50_ms and p95_ms per mode (null when a mode was not run; the table says why)
+        return {mode: {k: side.get(mode, {}).get(k) for k in ("p50_ms", "p95_ms")} for mode in MODES}
 
     return {"size": size, "zhida": strip(m["zhida"]), "peer": strip(m["peer"])}
 
