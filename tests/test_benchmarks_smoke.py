@@ -63,6 +63,6 @@ def test_query_size_json_prints_exactly_one_object(tmp_path):
     for system in ("zhida", "peer"):
         for mode in ("dense", "sparse", "hybrid"):
             entry = obj[system][mode]
-            assert "p50_ms" in entry and "p95_ms" in entry
-    for mode in ("dense", "sparse", "hybrid"):
-        assert obj["peer"][mode]["p50_ms"] > 0
+            assert set(entry) == {"p50_ms", "p95_ms"}, entry
+            assert 0 < entry["p50_ms"] <= entry["p95_ms"]
+    assert set(obj) == {"size", "zhida", "peer"}
