@@ -411,8 +411,12 @@ def synthetic_kb(corpus, log: Callable[[str], None] = print, per_doc: int = 100)
     with db.transaction(kb.conn, bump=False):
         db.set_manifest(kb.conn, "dim", int(corpus.vectors(0, 1).shape[1]))
         db.set_manifest(kb.conn, "normalized", True)
+    block, block_start = None, -1
     for start in range(0, corpus.size, per_doc):
         stop = min(start + per_doc, corpus.size)
+        if block is None or stop > block_start + len(block):  # vectors() makes 65,536 at a time: slice those
+            block_start = start
+            block = corpus.vectors(start, min(start + 65_536, corpus.size))
         chunks = [SimpleNamespace(id=f"syn-{i}", position=i - start, text=corpus.text(i), page=None, page_end=None,
                                   heading_path=(), section_index=0, char_start=None, char_end=None, kind="text")
                   for i in range(start, stop)]
@@ -420,7 +424,7 @@ def synthetic_kb(corpus, log: Callable[[str], None] = print, per_doc: int = 100)
             doc_id = db.upsert_document(kb.conn, path=f"/synthetic/doc-{start // per_doc:06d}.txt",
                                         name=f"doc-{start // per_doc:06d}.txt", root="/synthetic", sha256=None,
                                         size=None, mtime=None, status="ok", fmt="txt", chunks=len(chunks))
-            db.replace_chunks(kb.conn, doc_id, chunks, corpus.vectors(start, stop))
+            db.replace_chunks(kb.conn, doc_id, chunks, block[start - block_start:stop - block_start])
     kb.manifest = db.read_manifest(kb.conn)
     t1 = time.perf_counter()
     log(f"zhida: chunks written in {t1 - t0:.0f} s; building the KB's FAISS + BM25 caches")
