@@ -10,9 +10,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from contextlib import contextmanager
+
 from filelock import FileLock, Timeout
 
 from ingest import LoadOptions
+from ingest.isolated import ParserLimits, ParserPool
 from ingest.types import ChunkSettings
 from knowledge import caches, db
 from knowledge.errors import DocumentNotFound, KBBusy, SettingsMismatch
@@ -122,12 +125,27 @@ class KnowledgeBase:
                     return self._rebuild(candidates, roots, missing, options, index_settings, progress)
                 embedder = _LazyEmbedder(self)  # an unchanged folder never loads the model
                 report = SyncReport(files=list(missing))
-                sync_files(self.conn, embedder, candidates, roots, self.chunk_settings, options, progress=progress,
-                           report=report)
+                with self._parser() as parse:
+                    sync_files(self.conn, embedder, candidates, roots, self.chunk_settings, options,
+                               progress=progress, report=report, parse=parse)
                 self.refresh_indexes()
                 return report
         finally:
             lock.release()
+
+    @contextmanager
+    def _parser(self):
+        """The parse function for one ingest run: an isolated worker (started on the first changed file),
+        or in-process when `isolate_parsers` is off."""
+        st = self.ingest_settings
+        if not st.isolate_parsers:
+            yield None
+            return
+        pool = ParserPool(ParserLimits(timeout_s=st.parser_timeout_s, memory_mb=st.parser_memory_mb))
+        try:
+            yield pool.parse
+        finally:
+            pool.close()
 
     def _ensure_dim(self, embedder) -> None:
         if not self.dim:
@@ -158,8 +176,9 @@ class KnowledgeBase:
             manifest = settings.as_manifest() | {"dim": int(embedder.dim), "normalized": True}
             db.init_db(new, manifest)
             report = SyncReport(files=list(missing))
-            sync_files(new, embedder, candidates, roots, settings.chunk, options, force=True, progress=progress,
-                       report=report)
+            with self._parser() as parse:
+                sync_files(new, embedder, candidates, roots, settings.chunk, options, force=True,
+                           progress=progress, report=report, parse=parse)
             gen = db.generation(self.conn) + db.generation(new) + 1
             with db.transaction(new, bump=False):
                 new.execute("UPDATE manifest SET value=? WHERE key='generation'", (str(gen),))

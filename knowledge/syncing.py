@@ -17,7 +17,8 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from ingest import IngestError, LoadOptions, chunk_document, load_document, supported_suffixes
+from ingest import IngestError, LoadOptions, supported_suffixes
+from ingest.isolated import parse_in_process
 from ingest.types import ChunkSettings
 from knowledge import db
 from knowledge.types import FileResult, SyncReport
@@ -25,6 +26,9 @@ from knowledge.types import FileResult, SyncReport
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], None]
+# (path, load options, chunk settings, doc sha256) -> (ParsedDocument, chunks); raises IngestError.
+# In-process by default; KnowledgeBase passes an isolated worker's `parse` (ingest.isolated.ParserPool).
+Parser = Callable[..., tuple]
 
 
 def file_sha256(path: Path) -> str:
@@ -91,7 +95,8 @@ def _embed_text(chunk) -> str:
 
 def sync_files(conn, embedder, candidates: list[Candidate], roots: list[str], chunk_settings: ChunkSettings,
                load_options: LoadOptions, *, force: bool = False, progress: Progress | None = None,
-               report: SyncReport | None = None) -> SyncReport:
+               report: SyncReport | None = None, parse: Parser | None = None) -> SyncReport:
+    parse = parse or parse_in_process
     report = report or SyncReport()
     started = time.perf_counter()
     total = len(candidates)
@@ -99,7 +104,8 @@ def sync_files(conn, embedder, candidates: list[Candidate], roots: list[str], ch
     for i, cand in enumerate(candidates):
         if progress:
             progress(i, total, str(cand.path))
-        report.files.append(_sync_one(conn, embedder, cand, chunk_settings, load_options, force, report))
+        report.files.append(_sync_one(conn, embedder, cand, chunk_settings, load_options, force, report,
+                                      parse))
     # files that disappeared from a folder we walked
     for root in roots:
         prefix = root.rstrip(os.sep) + os.sep
@@ -115,7 +121,7 @@ def sync_files(conn, embedder, candidates: list[Candidate], roots: list[str], ch
 
 
 def _sync_one(conn, embedder, cand: Candidate, chunk_settings: ChunkSettings, load_options: LoadOptions,
-              force: bool, report: SyncReport) -> FileResult:
+              force: bool, report: SyncReport, parse: Parser = parse_in_process) -> FileResult:
     path = str(cand.path)
     try:
         st = cand.path.stat()
@@ -135,8 +141,7 @@ def _sync_one(conn, embedder, cand: Candidate, chunk_settings: ChunkSettings, lo
         return _unchanged(existing)
     status = "updated" if existing else "added"
     try:
-        parsed = load_document(cand.path, load_options)
-        chunks = chunk_document(parsed, chunk_settings, sha)
+        parsed, chunks = parse(cand.path, load_options, chunk_settings, sha)
     except IngestError as exc:
         with db.transaction(conn):
             doc_id = db.upsert_document(conn, path=path, name=cand.name, root=cand.root, sha256=sha,
