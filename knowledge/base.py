@@ -1,10 +1,12 @@
 """One knowledge base: a folder with kb.sqlite (truth), cache/ (FAISS + BM25) and .lock."""
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import shutil
+import sqlite3
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +20,7 @@ from ingest import LoadOptions
 from ingest.isolated import ParserLimits, ParserPool
 from ingest.types import ChunkSettings
 from knowledge import caches, db
-from knowledge.errors import DocumentNotFound, KBBusy, SettingsMismatch
+from knowledge.errors import DocumentNotFound, KBBusy, SettingsMismatch, StorageError
 from knowledge.settings import IndexSettings, IngestSettings, QuerySettings
 from knowledge.syncing import Progress, collect, sync_files
 from knowledge.types import RetrievedChunk, SyncReport
@@ -119,7 +121,7 @@ class KnowledgeBase:
                               ocr=self.ingest_settings.ocr)
         lock = self._writer_lock()
         try:
-            with self._db_lock:
+            with self._db_lock, self._storage_errors():
                 self.manifest = db.read_manifest(self.conn)
                 if rebuild:
                     return self._rebuild(candidates, roots, missing, options, index_settings, progress)
@@ -132,6 +134,27 @@ class KnowledgeBase:
                 return report
         finally:
             lock.release()
+
+    @contextmanager
+    def _storage_errors(self):
+        """A full or read-only disk becomes one clear StorageError; every document is its own transaction,
+        so what was committed before stays and the failed write is rolled back."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            text = str(exc).lower()
+            if not any(w in text for w in ("full", "disk i/o", "readonly", "read-only", "unable to open")):
+                raise
+            raise StorageError(self._storage_message(str(exc))) from exc
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO):
+                raise
+            raise StorageError(self._storage_message(exc.strerror or str(exc))) from exc
+
+    def _storage_message(self, why: str) -> str:
+        return (f"could not write knowledge base '{self.name}' ({why}); it keeps its last complete state "
+                "(documents finished before the error stay in, the one being written was rolled back); "
+                "free some disk space and run the same command again to finish")
 
     @contextmanager
     def _parser(self):
@@ -199,7 +222,7 @@ class KnowledgeBase:
         """Remove a document (by id or path) with its chunks and vectors."""
         lock = self._writer_lock()
         try:
-            with self._db_lock:
+            with self._db_lock, self._storage_errors():
                 row = None
                 if isinstance(doc, int) or str(doc).isdigit():
                     row = db.document_by_id(self.conn, int(doc))
