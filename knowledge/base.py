@@ -47,6 +47,7 @@ class KnowledgeBase:
         self._index_lock = threading.Lock()
         self._db_lock = threading.RLock()
         self._tokenizer: Tokenizer | None = None
+        self._writing = 0  # ingests of this process writing right now
 
     # --- facts baked into the index
     @property
@@ -121,17 +122,27 @@ class KnowledgeBase:
                               ocr=self.ingest_settings.ocr)
         lock = self._writer_lock()
         try:
-            with self._db_lock, self._storage_errors():
-                self.manifest = db.read_manifest(self.conn)
-                if rebuild:
+            if rebuild:
+                with self._db_lock, self._storage_errors():
+                    self.manifest = db.read_manifest(self.conn)
                     return self._rebuild(candidates, roots, missing, options, index_settings, progress)
-                embedder = _LazyEmbedder(self)  # an unchanged folder never loads the model
-                report = SyncReport(files=list(missing))
-                with self._parser() as parse:
-                    sync_files(self.conn, embedder, candidates, roots, self.chunk_settings, options,
+            with self._db_lock:
+                self.manifest = db.read_manifest(self.conn)
+            embedder = _LazyEmbedder(self)  # an unchanged folder never loads the model
+            report = SyncReport(files=list(missing))
+            # The writer has its own connection, so searches on self.conn keep answering (WAL) while it
+            # writes; until it finishes they use the indexes of the last state they saw (see refresh_indexes).
+            writer = db.connect(self.path / "kb.sqlite")
+            self._writing += 1
+            try:
+                with self._storage_errors(), self._parser() as parse:
+                    sync_files(writer, embedder, candidates, roots, self.chunk_settings, options,
                                progress=progress, report=report, parse=parse)
-                self.refresh_indexes()
-                return report
+            finally:
+                self._writing -= 1
+                writer.close()
+            self.refresh_indexes()
+            return report
         finally:
             lock.release()
 
@@ -172,10 +183,11 @@ class KnowledgeBase:
 
     def _ensure_dim(self, embedder) -> None:
         if not self.dim:
-            with db.transaction(self.conn, bump=False):
-                db.set_manifest(self.conn, "dim", int(embedder.dim))
-                db.set_manifest(self.conn, "normalized", True)
-            self.manifest = db.read_manifest(self.conn)
+            with self._db_lock:
+                with db.transaction(self.conn, bump=False):
+                    db.set_manifest(self.conn, "dim", int(embedder.dim))
+                    db.set_manifest(self.conn, "normalized", True)
+                self.manifest = db.read_manifest(self.conn)
         elif self.dim != embedder.dim:
             raise SettingsMismatch(f"embedding model {self.embedding_model!r} now gives {embedder.dim}-dim vectors "
                                    f"but '{self.name}' holds {self.dim}-dim ones; re-index with --rebuild")
@@ -262,7 +274,10 @@ class KnowledgeBase:
         with self._index_lock:
             with self._db_lock:
                 gen = db.generation(self.conn)
-            if self._indexes is not None and self._indexes.generation == gen:
+            if self._indexes is not None and (self._indexes.generation == gen or self._writing):
+                # while this process ingests, every committed document bumps the generation; rebuilding
+                # per request would stall searches, so they answer from the last complete snapshot (rows
+                # deleted since are skipped in search) and the ingest refreshes once at the end
                 return self._indexes
             cache_dir = self.path / "cache"
             loaded = caches.load(cache_dir, gen, self._dense_settings())

@@ -68,6 +68,7 @@ def test_fuzz_fast(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_fuzz_slow(tmp_path):
     mutated = fuzz.mutated_corpus(tmp_path / "in", fuzz.seeds(tmp_path / "seeds"), 400, seed=2)
     boms = fuzz.bombs(tmp_path / "in", big=True)

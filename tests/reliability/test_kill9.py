@@ -78,7 +78,7 @@ def _kill_after(proc, seconds):
     return alive
 
 
-@pytest.mark.parametrize("trials", [pytest.param(FAST, id="fast"), pytest.param(SLOW, id="slow", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("trials", [pytest.param(FAST, id="fast"), pytest.param(SLOW, id="slow", marks=[pytest.mark.slow, pytest.mark.timeout(1800)])])
 def test_kill_9_mid_ingest_recovers(tmp_path, env, trials):
     folder = _corpus(tmp_path / "docs", 300)
     rng = random.Random(7)
@@ -129,7 +129,7 @@ def template_kb(tmp_path, env):
     return tmp_path / "home" / "kbs" / "tmpl"
 
 
-@pytest.mark.parametrize("trials", [pytest.param(FAST, id="fast"), pytest.param(SLOW, id="slow", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("trials", [pytest.param(FAST, id="fast"), pytest.param(SLOW, id="slow", marks=[pytest.mark.slow, pytest.mark.timeout(1800)])])
 def test_kill_9_mid_kb_delete_leaves_it_whole_or_gone(tmp_path, env, template_kb, trials):
     home = tmp_path / "home"
     rng = random.Random(11)
@@ -155,7 +155,7 @@ def test_kill_9_mid_kb_delete_leaves_it_whole_or_gone(tmp_path, env, template_kb
     print(f"\nkb delete kill-9: {trials} trials, {outcomes}")
 
 
-@pytest.mark.parametrize("trials", [pytest.param(FAST, id="fast"), pytest.param(SLOW, id="slow", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("trials", [pytest.param(FAST, id="fast"), pytest.param(SLOW, id="slow", marks=[pytest.mark.slow, pytest.mark.timeout(1800)])])
 def test_kill_9_mid_cache_rebuild_never_serves_a_broken_cache(tmp_path, env, template_kb, trials):
     home = tmp_path / "home"
     reference = _check_kb(home, "tmpl", env)
