@@ -104,9 +104,17 @@ def test_disk_full_during_ingest_is_one_clear_error_and_keeps_the_committed_stat
     for i in range(30):
         (more / f"m{i:02d}.txt").write_text(f"新文件{i}。" * 3000, encoding="utf-8")
     pages = kb.conn.execute("PRAGMA page_count").fetchone()[0]
-    kb.conn.execute(f"PRAGMA max_page_count = {pages + 40}")  # SQLite's own 'disk is full' after ~160 KB
-    with pytest.raises(StorageError) as info:
-        kb.ingest([more])
+    real_connect = db.connect
+
+    def small_disk(path):  # SQLite's own 'database or disk is full' after ~160 KB more, on every connection
+        conn = real_connect(path)
+        conn.execute(f"PRAGMA max_page_count = {pages + 40}")
+        return conn
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(db, "connect", small_disk)
+        with pytest.raises(StorageError) as info:
+            kb.ingest([more])
     msg = str(info.value)
     assert "could not write knowledge base 'faults'" in msg and "full" in msg and "run the same command again" in msg
     fresh = _reopen(kb)
