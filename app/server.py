@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from app.api import create_api
 from app.api.auth import TokenMiddleware
+from app.api.limits import BodyLimitMiddleware
 from app.api.context import AppContext
 from app.errors import UserError
 
@@ -66,6 +67,10 @@ def create_app(settings: dict[str, Any], *, token: str | None = None, ui: bool =
 
         app.add_middleware(CORSMiddleware, allow_origins=list(origins), allow_methods=["*"],
                            allow_headers=["Authorization", "X-Zhida-Token", "Content-Type"])
-    if token:
+    srv = settings.get("server") or {}
+    limits = ctx.upload_limits()
+    app.add_middleware(BodyLimitMiddleware, max_bytes=int(float(srv.get("max_request_kb", 1024)) * 1024),
+                       upload_max_bytes=limits["max_bytes"] * limits["max_files"] + 1024 * 1024)
+    if token:  # outermost: nothing is read before the token is checked
         app.add_middleware(TokenMiddleware, token=token)
     return app

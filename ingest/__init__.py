@@ -157,6 +157,8 @@ def load_document(path: str | Path, options: LoadOptions = LoadOptions()) -> Par
         raise MissingFile(name, "permission denied")
 
     fmt, warnings = detect_format(path)
+    if fmt in ("docx", "xlsx", "pptx"):
+        _check_unpacked_size(path, options.max_bytes)
     module = importlib.import_module(_LOADERS[fmt])
     try:
         doc: ParsedDocument = module.load(path, options)
@@ -177,6 +179,20 @@ def load_document(path: str | Path, options: LoadOptions = LoadOptions()) -> Par
             reason += "; " + hint[0]
         raise EmptyFile(name, reason)
     return replace(doc, sections=sections, warnings=warnings + list(doc.warnings), format=doc.format or fmt)
+
+
+def _check_unpacked_size(path: Path, max_bytes: int) -> None:
+    """Refuse an Office zip whose parts unpack to more than the file size limit (a zip bomb) before any
+    parser inflates them; zipfile never reads past a member's declared size, so the header is enough."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            total = sum(max(0, i.file_size) for i in zf.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return  # the loader reports the broken archive
+    if total > max_bytes:
+        raise FileTooLarge(str(path), f"unpacks to {_mb(total)}, over the {_mb(max_bytes)} limit (a zip bomb?)")
 
 
 def _mb(n: int) -> str:

@@ -1,21 +1,26 @@
 """One knowledge base: a folder with kb.sqlite (truth), cache/ (FAISS + BM25) and .lock."""
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import shutil
+import sqlite3
 import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from contextlib import contextmanager
+
 from filelock import FileLock, Timeout
 
 from ingest import LoadOptions
+from ingest.isolated import ParserLimits, ParserPool
 from ingest.types import ChunkSettings
 from knowledge import caches, db
-from knowledge.errors import DocumentNotFound, KBBusy, SettingsMismatch
+from knowledge.errors import DocumentNotFound, KBBusy, SettingsMismatch, StorageError
 from knowledge.settings import IndexSettings, IngestSettings, QuerySettings
 from knowledge.syncing import Progress, collect, sync_files
 from knowledge.types import RetrievedChunk, SyncReport
@@ -43,6 +48,7 @@ class KnowledgeBase:
         self._index_lock = threading.Lock()
         self._db_lock = threading.RLock()
         self._tokenizer: Tokenizer | None = None
+        self._writing = 0  # ingests of this process writing right now
 
     # --- facts baked into the index
     @property
@@ -117,26 +123,75 @@ class KnowledgeBase:
                               ocr=self.ingest_settings.ocr)
         lock = self._writer_lock()
         try:
+            if rebuild:
+                with self._db_lock, self._storage_errors():
+                    self.manifest = db.read_manifest(self.conn)
+                    return self._rebuild(candidates, roots, missing, options, index_settings, progress)
             with self._db_lock:
                 self.manifest = db.read_manifest(self.conn)
-                if rebuild:
-                    return self._rebuild(candidates, roots, missing, options, index_settings, progress)
-                embedder = _LazyEmbedder(self)  # an unchanged folder never loads the model
-                report = SyncReport(files=list(missing))
-                sync_files(self.conn, embedder, candidates, roots, self.chunk_settings, options, progress=progress,
-                           report=report)
-                if not caches.stamped_with(self.path / "cache", db.generation(self.conn)):
-                    self.refresh_indexes()  # build the caches now, so the first query after an ingest is fast
-                return report
+            embedder = _LazyEmbedder(self)  # an unchanged folder never loads the model
+            report = SyncReport(files=list(missing))
+            # The writer has its own connection, so searches on self.conn keep answering (WAL) while it
+            # writes; until it finishes they use the indexes of the last state they saw (see refresh_indexes).
+            writer = db.connect(self.path / "kb.sqlite")
+            self._writing += 1
+            try:
+                with self._storage_errors(), self._parser() as parse:
+                    sync_files(writer, embedder, candidates, roots, self.chunk_settings, options,
+                               progress=progress, report=report, parse=parse)
+            finally:
+                self._writing -= 1
+                writer.close()
+            with self._db_lock:
+                gen = db.generation(self.conn)
+            if not caches.stamped_with(self.path / "cache", gen):
+                self.refresh_indexes()  # build the caches now, so the first query after an ingest is fast
+            return report
         finally:
             lock.release()
 
+    @contextmanager
+    def _storage_errors(self):
+        """A full or read-only disk becomes one clear StorageError; every document is its own transaction,
+        so what was committed before stays and the failed write is rolled back."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            text = str(exc).lower()
+            if not any(w in text for w in ("full", "disk i/o", "readonly", "read-only", "unable to open")):
+                raise
+            raise StorageError(self._storage_message(str(exc))) from exc
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO):
+                raise
+            raise StorageError(self._storage_message(exc.strerror or str(exc))) from exc
+
+    def _storage_message(self, why: str) -> str:
+        return (f"could not write knowledge base '{self.name}' ({why}); it keeps its last complete state "
+                "(documents finished before the error stay in, the one being written was rolled back); "
+                "free some disk space and run the same command again to finish")
+
+    @contextmanager
+    def _parser(self):
+        """The parse function for one ingest run: an isolated worker (started on the first changed file),
+        or in-process when `isolate_parsers` is off."""
+        st = self.ingest_settings
+        if not st.isolate_parsers:
+            yield None
+            return
+        pool = ParserPool(ParserLimits(timeout_s=st.parser_timeout_s, memory_mb=st.parser_memory_mb))
+        try:
+            yield pool.parse
+        finally:
+            pool.close()
+
     def _ensure_dim(self, embedder) -> None:
         if not self.dim:
-            with db.transaction(self.conn, bump=False):
-                db.set_manifest(self.conn, "dim", int(embedder.dim))
-                db.set_manifest(self.conn, "normalized", True)
-            self.manifest = db.read_manifest(self.conn)
+            with self._db_lock:
+                with db.transaction(self.conn, bump=False):
+                    db.set_manifest(self.conn, "dim", int(embedder.dim))
+                    db.set_manifest(self.conn, "normalized", True)
+                self.manifest = db.read_manifest(self.conn)
         elif self.dim != embedder.dim:
             raise SettingsMismatch(f"embedding model {self.embedding_model!r} now gives {embedder.dim}-dim vectors "
                                    f"but '{self.name}' holds {self.dim}-dim ones; re-index with --rebuild")
@@ -160,8 +215,9 @@ class KnowledgeBase:
             manifest = settings.as_manifest() | {"dim": int(embedder.dim), "normalized": True}
             db.init_db(new, manifest)
             report = SyncReport(files=list(missing))
-            sync_files(new, embedder, candidates, roots, settings.chunk, options, force=True, progress=progress,
-                       report=report)
+            with self._parser() as parse:
+                sync_files(new, embedder, candidates, roots, settings.chunk, options, force=True,
+                           progress=progress, report=report, parse=parse)
             gen = db.generation(self.conn) + db.generation(new) + 1
             with db.transaction(new, bump=False):
                 new.execute("UPDATE manifest SET value=? WHERE key='generation'", (str(gen),))
@@ -182,7 +238,7 @@ class KnowledgeBase:
         """Remove a document (by id or path) with its chunks and vectors."""
         lock = self._writer_lock()
         try:
-            with self._db_lock:
+            with self._db_lock, self._storage_errors():
                 row = None
                 if isinstance(doc, int) or str(doc).isdigit():
                     row = db.document_by_id(self.conn, int(doc))
@@ -222,7 +278,10 @@ class KnowledgeBase:
         with self._index_lock:
             with self._db_lock:
                 gen = db.generation(self.conn)
-            if self._indexes is not None and self._indexes.generation == gen:
+            if self._indexes is not None and (self._indexes.generation == gen or self._writing):
+                # while this process ingests, every committed document bumps the generation; rebuilding
+                # per request would stall searches, so they answer from the last complete snapshot (rows
+                # deleted since are skipped in search) and the ingest refreshes once at the end
                 return self._indexes
             cache_dir = self.path / "cache"
             loaded = caches.load(cache_dir, gen, self._dense_settings())

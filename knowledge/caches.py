@@ -61,6 +61,17 @@ def _write_stamp(cache_dir: Path, stamp: dict) -> None:
     os.replace(tmp, cache_dir / "stamp.json")
 
 
+def _sizes(cache_dir: Path, names) -> dict[str, int]:
+    """Byte size of every file of the named index files/folders: a cheap check that nothing was cut short."""
+    out: dict[str, int] = {}
+    for name in names:
+        p = cache_dir / name
+        files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+        for f in files:
+            out[str(f.relative_to(cache_dir))] = f.stat().st_size
+    return out
+
+
 def _cleanup(cache_dir: Path, keep: set[str]) -> None:
     for entry in cache_dir.iterdir():
         if entry.name in keep or entry.name == "stamp.json":
@@ -82,8 +93,10 @@ def build(conn: sqlite3.Connection, cache_dir: Path, dim: int, tokenizer, dense_
         if dense is not None:
             dense.save(cache_dir / dense_name)
         sparse.save(cache_dir / sparse_name)
+        names = [sparse_name] + ([dense_name] if dense is not None else [])
         _write_stamp(cache_dir, {"generation": gen, "dense": dense_name if dense is not None else None,
-                                 "sparse": sparse_name, "count": int(len(ids)), "dim": dim})
+                                 "sparse": sparse_name, "count": int(len(ids)), "dim": dim,
+                                 "sizes": _sizes(cache_dir, names)})
         _cleanup(cache_dir, {dense_name, sparse_name})
     except OSError as exc:  # a read-only or full disk still answers from memory
         log.warning("could not write index caches in %s: %s", cache_dir, exc)
@@ -109,7 +122,16 @@ def load(cache_dir: Path, expected_generation: int, dense_settings: DenseSetting
         stamp = json.loads(stamp_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if stamp.get("generation") != expected_generation:
+    if not isinstance(stamp, dict) or stamp.get("generation") != expected_generation:
+        return None
+    try:
+        names = [stamp["sparse"]] + ([stamp["dense"]] if stamp.get("dense") else [])
+        if "sizes" in stamp and _sizes(cache_dir, names) != stamp["sizes"]:
+            log.warning("index cache files in %s are not the size their stamp says (cut short?); rebuilding",
+                        cache_dir)
+            return None
+    except (OSError, KeyError, TypeError) as exc:
+        log.warning("index cache in %s is incomplete (%s); rebuilding from kb.sqlite", cache_dir, exc)
         return None
     try:
         dense = DenseIndex.load(cache_dir / stamp["dense"], dense_settings) if stamp.get("dense") else None

@@ -106,7 +106,13 @@ def transaction(conn: sqlite3.Connection, bump: bool = True) -> Iterator[sqlite3
             conn.execute("UPDATE manifest SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key='generation'")
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        # SQLite has already rolled back after some errors (SQLITE_FULL, SQLITE_IOERR); a second ROLLBACK
+        # would raise "no transaction is active" and hide the real error (e.g. "database or disk is full")
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.OperationalError:
+                pass
         raise
 
 
@@ -130,7 +136,11 @@ def read_manifest(conn: sqlite3.Connection) -> dict:
     for row in rows:
         key, value = row["key"], row["value"]
         if key in ("schema_version", "generation"):
-            out[key] = int(value)
+            try:
+                out[key] = int(value)
+            except (TypeError, ValueError):
+                raise SchemaError(f"kb.sqlite has an unreadable {key} ({value!r}); it was not written by Zhida "
+                                  "or is damaged") from None
         elif key == "created_at":
             out[key] = float(value)
         else:
@@ -138,6 +148,9 @@ def read_manifest(conn: sqlite3.Connection) -> dict:
     version = out.get("schema_version")
     if version is None:
         raise SchemaError("kb.sqlite has no schema version; it was not written by Zhida")
+    if version < SCHEMA_VERSION:
+        raise SchemaError(f"this knowledge base has schema {version}, older than this Zhida can migrate (it reads "
+                          f"{SCHEMA_VERSION}); delete it and ingest the files again")
     if version > SCHEMA_VERSION:
         raise SchemaError(f"this knowledge base was written by a newer Zhida (schema {version}, this version "
                           f"reads up to {SCHEMA_VERSION}); upgrade Zhida to open it")

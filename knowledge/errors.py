@@ -31,3 +31,7 @@ class SchemaError(KBError):
 
 class DocumentNotFound(KBError):
     pass
+
+
+class StorageError(KBError):
+    """The disk refused a write (full, read-only, I/O error); the KB keeps its last committed state."""

@@ -41,3 +41,7 @@ class IngestSettings:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = (".*", "~$*", "*.tmp")
     lock_timeout_s: float = 10.0
+    # parsers run in a worker process with these limits (ingest.isolated); off = in-process, for debugging
+    isolate_parsers: bool = True
+    parser_timeout_s: float = 300.0
+    parser_memory_mb: int = 2048

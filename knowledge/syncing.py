@@ -17,7 +17,8 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from ingest import IngestError, LoadOptions, chunk_document, load_document, supported_suffixes
+from ingest import IngestError, LoadOptions, supported_suffixes
+from ingest.isolated import parse_in_process
 from ingest.types import ChunkSettings
 from knowledge import db
 from knowledge.types import FileResult, SyncReport
@@ -25,6 +26,9 @@ from knowledge.types import FileResult, SyncReport
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], None]
+# (path, load options, chunk settings, doc sha256) -> (ParsedDocument, chunks); raises IngestError.
+# In-process by default; KnowledgeBase passes an isolated worker's `parse` (ingest.isolated.ParserPool).
+Parser = Callable[..., tuple]
 
 
 def file_sha256(path: Path) -> str:
@@ -115,19 +119,14 @@ class _Pending:
     todo: list[int]
 
 
-def _parse(job: _Job, options: LoadOptions, chunk_settings: ChunkSettings):
-    """The pure part (no database): runs on the parse-ahead thread."""
-    parsed = load_document(job.cand.path, options)
-    return parsed, chunk_document(parsed, chunk_settings, job.sha)
-
-
 def sync_files(conn, embedder, candidates: list[Candidate], roots: list[str], chunk_settings: ChunkSettings,
                load_options: LoadOptions, *, force: bool = False, progress: Progress | None = None,
-               report: SyncReport | None = None) -> SyncReport:
+               report: SyncReport | None = None, parse: Parser | None = None) -> SyncReport:
     """Bring kb.sqlite in line with the candidates, one document per transaction.
 
     Three things keep the model busy, since embedding is the cost that cannot be cut: the next
-    files are parsed on a thread while the current ones embed (the model runs outside the GIL);
+    files are parsed ahead on a thread (in the isolated parser process when `parse` is one, else
+    in-process, where the model runs outside the GIL) while the current ones embed;
     chunks of consecutive small files go to the model together (up to EMBED_BATCH_CHUNKS), as a
     model called per 3-chunk file spends most of its time on per-call overhead; and unchanged
     files are settled first from size/mtime/hash. Each file still commits alone, so a kill loses
@@ -135,6 +134,7 @@ def sync_files(conn, embedder, candidates: list[Candidate], roots: list[str], ch
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    parse = parse or parse_in_process
     report = report or SyncReport()
     started = time.perf_counter()
     total = len(candidates)
@@ -173,7 +173,8 @@ def sync_files(conn, embedder, candidates: list[Candidate], roots: list[str], ch
             for n, job in enumerate(jobs):
                 for ahead in jobs[n:n + PARSE_AHEAD + 1]:
                     if ahead.slot not in futures:
-                        futures[ahead.slot] = pool.submit(_parse, ahead, load_options, chunk_settings)
+                        futures[ahead.slot] = pool.submit(parse, ahead.cand.path, load_options, chunk_settings,
+                                                              ahead.sha)
                 if progress:
                     progress(done, total, str(job.cand.path))
                 try:
