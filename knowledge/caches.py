@@ -14,12 +14,14 @@ import logging
 import os
 import shutil
 import sqlite3
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from retrieval import BM25Index, DenseIndex, DenseSettings
+from retrieval.sparse import TermCounts
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +89,11 @@ def build(conn: sqlite3.Connection, cache_dir: Path, dim: int, tokenizer, dense_
     cache_dir.mkdir(parents=True, exist_ok=True)
     gen, ids, vectors, texts = _snapshot(conn, dim)
     dense = DenseIndex.build(ids, vectors, dense_settings, dim=dim) if len(ids) else None
-    sparse = BM25Index.build(ids, [tokenizer(t) for t in texts])
+    token_key = getattr(tokenizer, "fingerprint", None)
+    keys = np.fromiter((zlib.crc32(t.encode("utf-8")) for t in texts), dtype=np.int64, count=len(texts))
+    previous = _previous_counts(cache_dir, token_key)
+    sparse, tokenised = BM25Index.rebuild(previous, ids, keys, lambda i: tokenizer(texts[i]))
+    log.debug("BM25: tokenised %d of %d chunks (the rest carried over)", tokenised, len(ids))
     dense_name, sparse_name = f"dense-{gen}.faiss", f"bm25-{gen}"
     try:
         if dense is not None:
@@ -95,12 +101,31 @@ def build(conn: sqlite3.Connection, cache_dir: Path, dim: int, tokenizer, dense_
         sparse.save(cache_dir / sparse_name)
         names = [sparse_name] + ([dense_name] if dense is not None else [])
         _write_stamp(cache_dir, {"generation": gen, "dense": dense_name if dense is not None else None,
-                                 "sparse": sparse_name, "count": int(len(ids)), "dim": dim,
+                                 "sparse": sparse_name, "count": int(len(ids)), "dim": dim, "tokenizer": token_key,
                                  "sizes": _sizes(cache_dir, names)})
         _cleanup(cache_dir, {dense_name, sparse_name})
     except OSError as exc:  # a read-only or full disk still answers from memory
         log.warning("could not write index caches in %s: %s", cache_dir, exc)
+    sparse.counts = None  # only the next build needs them, and it reads them from disk
     return Indexes(gen, dense, sparse, int(len(ids)))
+
+
+def _previous_counts(cache_dir: Path, token_key: str | None) -> TermCounts | None:
+    """Term counts saved by the last complete build, if that build tokenised the same way and its
+    files are whole; they spare re-tokenising every chunk that did not change."""
+    if token_key is None:
+        return None
+    try:
+        stamp = json.loads((cache_dir / "stamp.json").read_text(encoding="utf-8"))
+        if stamp.get("tokenizer") != token_key or not stamp.get("sparse"):
+            return None
+        sparse_name = stamp["sparse"]
+        if "sizes" in stamp and _sizes(cache_dir, [sparse_name]) != {
+                k: v for k, v in stamp["sizes"].items() if k.startswith(sparse_name + os.sep)}:
+            return None
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None
+    return TermCounts.load(cache_dir / sparse_name)
 
 
 def stamped_with(cache_dir: Path, generation: int) -> bool:

@@ -22,40 +22,149 @@ from scipy import sparse
 FORMAT_VERSION = 1
 
 
+def _count_rows(token_lists: Sequence[Sequence[str]], vocab: dict[str, int]) -> sparse.csr_matrix:
+    """(documents, terms) raw term counts; new terms are added to `vocab`."""
+    rows, cols, tfs = [], [], []
+    for d, toks in enumerate(token_lists):
+        for term, tf in Counter(toks).items():
+            cols.append(vocab.setdefault(term, len(vocab)))
+            rows.append(d)
+            tfs.append(tf)
+    return sparse.csr_matrix((np.asarray(tfs, dtype=np.int32), (np.asarray(rows, dtype=np.int64),
+                                                                  np.asarray(cols, dtype=np.int64))),
+                             shape=(len(token_lists), len(vocab)))
+
+
+class TermCounts:
+    """Raw term counts per document plus a caller's key per document (e.g. a checksum of its text),
+    saved beside the BM25 weights: what lets the next build skip re-tokenising unchanged documents."""
+
+    def __init__(self, ids: np.ndarray, vocab: dict[str, int], tf: sparse.csr_matrix, keys: np.ndarray):
+        self.ids, self.vocab, self.tf, self.keys = ids, vocab, tf, keys
+
+    @classmethod
+    def of(cls, ids: np.ndarray, vocab: dict[str, int], tf: sparse.csr_matrix, keys: np.ndarray | None
+           ) -> "TermCounts":
+        keys = np.zeros(len(ids), dtype=np.int64) if keys is None else np.asarray(keys, dtype=np.int64)
+        if len(keys) != len(ids):
+            raise ValueError("ids and keys differ in length")
+        return cls(np.asarray(ids, dtype=np.int64), vocab, tf.tocsr(), keys)
+
+    def pruned(self) -> "TermCounts":
+        used = np.flatnonzero(np.bincount(self.tf.indices, minlength=self.tf.shape[1]) > 0) \
+            if self.tf.nnz else np.zeros(0, dtype=np.int64)
+        if len(used) == len(self.vocab):
+            return self
+        remap = np.full(self.tf.shape[1], -1, dtype=np.int64)
+        remap[used] = np.arange(len(used))
+        terms = sorted(self.vocab, key=self.vocab.__getitem__)
+        vocab = {terms[t]: i for i, t in enumerate(used)}
+        tf = sparse.csr_matrix((self.tf.data, remap[self.tf.indices], self.tf.indptr), shape=(self.tf.shape[0], len(used)))
+        return TermCounts(self.ids, vocab, tf, self.keys)
+
+    def save(self, folder: Path) -> None:
+        np.save(folder / "tf_data.npy", self.tf.data.astype(np.int32))
+        np.save(folder / "tf_indices.npy", self.tf.indices.astype(np.int32))
+        np.save(folder / "tf_indptr.npy", self.tf.indptr.astype(np.int64))
+        np.save(folder / "keys.npy", self.keys)
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "TermCounts | None":
+        """The counts saved with a BM25 index folder, or None (older cache, damaged files)."""
+        folder = Path(folder)
+        try:
+            ids = np.load(folder / "ids.npy")
+            vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
+            indptr = np.load(folder / "tf_indptr.npy")
+            tf = sparse.csr_matrix((np.load(folder / "tf_data.npy"), np.load(folder / "tf_indices.npy"), indptr),
+                                   shape=(len(ids), len(vocab)))
+            keys = np.load(folder / "keys.npy")
+        except (OSError, ValueError, KeyError):
+            return None
+        if len(keys) != len(ids) or indptr.shape[0] != len(ids) + 1:
+            return None
+        return cls(ids, vocab, tf, keys)
+
+
 class BM25Index:
     def __init__(self, ids: np.ndarray, vocab: dict[str, int], weights: sparse.csr_matrix, k1: float, b: float,
-                 epsilon: float):
+                 epsilon: float, counts: "TermCounts | None" = None):
         self.ids = ids
         self.vocab = vocab
         self.weights = weights  # (terms, docs)
         self.k1, self.b, self.epsilon = k1, b, epsilon
+        self.counts = counts  # raw term counts, kept so the next build re-tokenises only new documents
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
 
     @classmethod
     def build(cls, ids: Sequence[int] | np.ndarray, token_lists: Sequence[Sequence[str]], k1: float = 1.5,
-              b: float = 0.75, epsilon: float = 0.25) -> "BM25Index":
+              b: float = 0.75, epsilon: float = 0.25, keys: np.ndarray | None = None) -> "BM25Index":
         ids = np.asarray(ids, dtype=np.int64)
         if len(ids) != len(token_lists):
             raise ValueError("ids and documents differ in length")
         vocab: dict[str, int] = {}
-        rows, cols, tfs = [], [], []
-        doc_len = np.zeros(len(token_lists), dtype=np.float64)
-        for d, toks in enumerate(token_lists):
-            doc_len[d] = len(toks)
-            for term, tf in Counter(toks).items():
-                t = vocab.setdefault(term, len(vocab))
-                rows.append(t)
-                cols.append(d)
-                tfs.append(tf)
-        n_docs = len(token_lists)
+        tf = _count_rows(token_lists, vocab)
+        return cls.from_counts(TermCounts.of(ids, vocab, tf, keys), k1, b, epsilon)
+
+    @classmethod
+    def rebuild(cls, previous: "TermCounts | None", ids: np.ndarray, keys: np.ndarray,
+                tokens_for: Callable[[int], Sequence[str]], k1: float = 1.5, b: float = 0.75,
+                epsilon: float = 0.25) -> tuple["BM25Index", int]:
+        """The index for documents `ids` (ascending), carrying over the previous build's term counts
+        for every document whose (id, key) it already holds and calling `tokens_for(i)` only for
+        the rest. Tokenising is the whole cost of a BM25 build (jieba: minutes at 100k chunks), so
+        adding one file to a large knowledge base must not redo it. Returns (index, documents tokenised).
+        """
+        ids = np.asarray(ids, dtype=np.int64)
+        keys = np.asarray(keys, dtype=np.int64)
+        n = len(ids)
+        reuse = np.zeros(n, dtype=bool)
+        pos = np.zeros(n, dtype=np.int64)
+        if previous is not None and len(previous.ids) and n:
+            pos = np.searchsorted(previous.ids, ids)
+            inside = pos < len(previous.ids)
+            pos = np.where(inside, pos, 0)
+            reuse = inside & (previous.ids[pos] == ids) & (previous.keys[pos] == keys)
+        fresh = np.flatnonzero(~reuse)
+        vocab: dict[str, int] = dict(previous.vocab) if previous is not None else {}
+        new_tf = _count_rows([tokens_for(int(i)) for i in fresh], vocab)  # (len(fresh), terms)
+        n_terms = len(vocab)
+        parts_rows, parts_cols, parts_data = [], [], []
+        if reuse.any():
+            old = previous.tf[pos[reuse]].tocoo()  # docs x old terms
+            parts_rows.append(np.flatnonzero(reuse)[old.row])
+            parts_cols.append(old.col.astype(np.int64))
+            parts_data.append(old.data.astype(np.int32))
+        if len(fresh):
+            new = new_tf.tocoo()
+            parts_rows.append(fresh[new.row])
+            parts_cols.append(new.col.astype(np.int64))
+            parts_data.append(new.data.astype(np.int32))
+        if parts_rows:
+            tf = sparse.csr_matrix((np.concatenate(parts_data), (np.concatenate(parts_rows), np.concatenate(parts_cols))),
+                                   shape=(n, n_terms))
+        else:
+            tf = sparse.csr_matrix((n, n_terms), dtype=np.int32)
+        return cls.from_counts(TermCounts.of(ids, vocab, tf, keys), k1, b, epsilon), len(fresh)
+
+    @classmethod
+    def from_counts(cls, counts: "TermCounts", k1: float = 1.5, b: float = 0.75, epsilon: float = 0.25
+                    ) -> "BM25Index":
+        """Okapi weights from raw counts; terms no document holds any more are dropped (as a fresh build would)."""
+        counts = counts.pruned()
+        ids, vocab, tf_docs = counts.ids, counts.vocab, counts.tf
+        n_docs = len(ids)
         if not vocab or n_docs == 0:
-            return cls(ids, vocab, sparse.csr_matrix((len(vocab), n_docs), dtype=np.float32), k1, b, epsilon)
-        rows_a = np.asarray(rows, dtype=np.int64)
-        cols_a = np.asarray(cols, dtype=np.int64)
-        tf_a = np.asarray(tfs, dtype=np.float64)
-        df = np.bincount(rows_a, minlength=len(vocab)).astype(np.float64)
+            return cls(ids, vocab, sparse.csr_matrix((len(vocab), n_docs), dtype=np.float32), k1, b, epsilon, counts)
+        tf_terms = tf_docs.T.tocsr()  # (terms, docs)
+        tf_terms.sort_indices()
+        term_of = np.repeat(np.arange(tf_terms.shape[0]), np.diff(tf_terms.indptr))
+        doc_of = tf_terms.indices
+        tf_a = tf_terms.data.astype(np.float64)
+        doc_len = np.asarray(tf_docs.sum(axis=1), dtype=np.float64).ravel()
+        df = np.diff(tf_terms.indptr).astype(np.float64)
         idf = np.log(n_docs - df + 0.5) - np.log(df + 0.5)
         average_idf = float(idf.sum() / len(idf))
         # rank-bm25's floor for terms in more than half the documents; in a tiny corpus the average
@@ -63,11 +172,11 @@ class BM25Index:
         floor = epsilon * average_idf if average_idf > 0 else epsilon
         idf = np.where(idf < 0, floor, idf)
         avgdl = float(doc_len.sum() / n_docs) or 1.0
-        denom = tf_a + k1 * (1 - b + b * doc_len[cols_a] / avgdl)
-        w = idf[rows_a] * tf_a * (k1 + 1) / denom
-        weights = sparse.csr_matrix((w.astype(np.float32), (rows_a, cols_a)), shape=(len(vocab), n_docs))
-        weights.sum_duplicates()
-        return cls(ids, vocab, weights, k1, b, epsilon)
+        denom = tf_a + k1 * (1 - b + b * doc_len[doc_of] / avgdl)
+        w = idf[term_of] * tf_a * (k1 + 1) / denom
+        weights = sparse.csr_matrix((w.astype(np.float32), tf_terms.indices, tf_terms.indptr),
+                                    shape=tf_terms.shape)
+        return cls(ids, vocab, weights, k1, b, epsilon, counts)
 
     def scores(self, query_tokens: Sequence[str]) -> np.ndarray:
         """BM25 score of every document (rank-bm25's get_scores: repeated query terms count again)."""
@@ -106,6 +215,8 @@ class BM25Index:
             np.save(tmp / "indices.npy", self.weights.indices)
             np.save(tmp / "indptr.npy", self.weights.indptr)
             (tmp / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False), encoding="utf-8")
+            if self.counts is not None:
+                self.counts.save(tmp)
             (tmp / "params.json").write_text(json.dumps({
                 "format": FORMAT_VERSION, "k1": self.k1, "b": self.b, "epsilon": self.epsilon,
                 "shape": list(self.weights.shape)}), encoding="utf-8")

@@ -6,6 +6,7 @@ dictionary is Simplified; without it DRCD-style text splits into single chars.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from functools import lru_cache
 
@@ -41,6 +42,23 @@ class Tokenizer:
 
     def __call__(self, text: str) -> list[str]:
         return self.tokenize(text)
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever the same text could tokenise differently (saved term counts are then void)."""
+        import hashlib
+
+        import jieba
+
+        dict_state = ""
+        if self.user_dict:
+            try:
+                st = os.stat(self.user_dict)
+                dict_state = f"{os.path.abspath(self.user_dict)}:{st.st_size}:{st.st_mtime_ns}"
+            except OSError:
+                dict_state = f"{self.user_dict}:missing"
+        stop = hashlib.sha1("\n".join(sorted(self.stopwords)).encode("utf-8")).hexdigest()[:12]
+        return f"jieba-{getattr(jieba, '__version__', '?')}|search|t2s={self.fold_traditional}|stop={stop}|{dict_state}"
 
     def tokenize(self, text: str) -> list[str]:
         if not text:

@@ -246,3 +246,22 @@ def test_small_files_are_embedded_together_and_reported_in_order(catalog, embedd
     kb = catalog.open("kb")
     for i in (0, 6, 11):
         assert kb.search(f"topic{i}", k=1, mode="sparse")[0].source.endswith(f"doc{i:02d}.txt")
+
+
+def test_adding_a_file_tokenises_only_its_chunks_for_bm25(catalog, tmp_path, monkeypatch):
+    """BM25 caches carry term counts over: an ingest into a big KB re-tokenises what changed, not everything."""
+    from retrieval.tokenize import Tokenizer
+
+    folder = write_corpus(tmp_path / "docs", n=10)
+    kb = catalog.create("kb")
+    kb.ingest([folder])
+    seen = []
+    real = Tokenizer.tokenize
+    monkeypatch.setattr(Tokenizer, "tokenize", lambda self, text: seen.append(text) or real(self, text))
+    (folder / "extra.txt").write_text("新增的文件，讲的是召回率。", encoding="utf-8")
+    kb.ingest([folder])
+    indexed = [t for t in seen if "召回率" in t or "规定" in t]
+    assert indexed and all("召回率" in t for t in indexed), indexed
+    hit = kb.search("召回率", k=1, mode="sparse")[0]
+    assert hit.source.endswith("extra.txt")
+    assert kb.search("topic3", k=1, mode="sparse")[0].source.endswith("doc03.txt")
