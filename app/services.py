@@ -24,14 +24,29 @@ def _cached(kind: str, name: str, factory):
         return _models[key]
 
 
+def remote_embedding_settings(settings: dict[str, Any]):
+    """RemoteSettings for `openai:<model>` embedders; the API key comes from the named environment variable."""
+    import os
+
+    from retrieval.remote_embedder import RemoteSettings
+
+    r = settings.get("embedding", {}).get("remote") or {}
+    key_env = r.get("api_key_env") or "ZHIDA_EMBEDDING_API_KEY"
+    return RemoteSettings(base_url=r.get("base_url"), api_key=os.environ.get(key_env) or None,
+                          batch_size=int(r.get("batch_size", 64)), timeout_s=float(r.get("timeout_s", 60)),
+                          max_retries=int(r.get("max_retries", 4)))
+
+
 def embedder_loader(settings: dict[str, Any]):
     emb = settings.get("embedding", {})
 
     def load(model: str):
         from retrieval import load_embedder
 
+        remote = remote_embedding_settings(settings) if model.startswith("openai:") else None
         return _cached("embedder", model, lambda: load_embedder(model, device=emb.get("device", "auto"),
-                                                                  batch_size=int(emb.get("batch_size", 32))))
+                                                                  batch_size=int(emb.get("batch_size", 32)),
+                                                                  remote=remote))
     return load
 
 
