@@ -17,7 +17,7 @@ from ingest.types import ChunkSettings
 from knowledge import caches, db
 from knowledge.errors import DocumentNotFound, KBBusy, SettingsMismatch
 from knowledge.settings import IndexSettings, IngestSettings, QuerySettings
-from knowledge.syncing import Progress, collect, sync_files
+from knowledge.syncing import Progress, SqliteDocStore, collect, sync_files
 from knowledge.types import RetrievedChunk, SyncReport
 from retrieval import DenseSettings, HybridRetriever, Tokenizer
 from retrieval.tokenize import shared_tokenizer
@@ -122,8 +122,8 @@ class KnowledgeBase:
                     return self._rebuild(candidates, roots, missing, options, index_settings, progress)
                 embedder = _LazyEmbedder(self)  # an unchanged folder never loads the model
                 report = SyncReport(files=list(missing))
-                sync_files(self.conn, embedder, candidates, roots, self.chunk_settings, options, progress=progress,
-                           report=report)
+                sync_files(SqliteDocStore(self.conn), embedder, candidates, roots, self.chunk_settings, options,
+                           progress=progress, report=report)
                 self.refresh_indexes()
                 return report
         finally:
@@ -158,8 +158,8 @@ class KnowledgeBase:
             manifest = settings.as_manifest() | {"dim": int(embedder.dim), "normalized": True}
             db.init_db(new, manifest)
             report = SyncReport(files=list(missing))
-            sync_files(new, embedder, candidates, roots, settings.chunk, options, force=True, progress=progress,
-                       report=report)
+            sync_files(SqliteDocStore(new), embedder, candidates, roots, settings.chunk, options, force=True,
+                       progress=progress, report=report)
             gen = db.generation(self.conn) + db.generation(new) + 1
             with db.transaction(new, bump=False):
                 new.execute("UPDATE manifest SET value=? WHERE key='generation'", (str(gen),))
