@@ -10,7 +10,7 @@ from typing import Any
 
 from app.config import load_settings, zhida_home
 from ingest.types import ChunkSettings
-from knowledge import Catalog, IndexSettings, IngestSettings, QuerySettings
+from knowledge import Catalog, IndexSettings, IngestSettings, QuerySettings, StoreSettings
 
 _models: dict[tuple[str, str], Any] = {}
 _models_lock = threading.Lock()
@@ -86,6 +86,17 @@ def ingest_settings(settings: dict[str, Any]) -> IngestSettings:
                           include=tuple(i.get("include") or ()), exclude=tuple(i.get("exclude") or ()))
 
 
+def store_settings(settings: dict[str, Any], backend: str | None = None, uri: str | None = None) -> StoreSettings:
+    """The store for new KBs (config `store:`, or --store/--uri); the Milvus token from its environment variable."""
+    import os
+
+    st = settings.get("store") or {}
+    mv = st.get("milvus") or {}
+    backend = backend or st.get("backend") or "local"
+    token = os.environ.get(mv.get("token_env") or "MILVUS_TOKEN") or None
+    return StoreSettings(backend=backend, uri=uri or mv.get("uri"), token=token)
+
+
 _catalogs: dict[str, Catalog] = {}
 
 
@@ -99,7 +110,7 @@ def catalog(settings: dict[str, Any] | None = None, home: Path | None = None) ->
     if cat is None:
         cat = Catalog(home, embedder_loader=embedder_loader(settings), reranker_loader=reranker_loader(settings),
                       defaults=index_settings(settings), query=query_settings(settings),
-                      ingest=ingest_settings(settings))
+                      ingest=ingest_settings(settings), store=store_settings(settings))
         with _models_lock:
             _catalogs[key] = cat
     return cat

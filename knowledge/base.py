@@ -27,20 +27,22 @@ log = logging.getLogger(__name__)
 EmbedderLoader = Callable[[str], object]
 
 
-class KnowledgeBase:
-    def __init__(self, path: Path, *, embedder_loader: EmbedderLoader, reranker_loader: Callable | None = None,
-                 query: QuerySettings = QuerySettings(), ingest: IngestSettings = IngestSettings()):
+class KnowledgeBaseCore:
+    """What every store shares: the manifest's facts, the settings check, models, the local writer lock."""
+
+    store = "local"
+    path: Path
+    name: str
+    manifest: dict
+
+    def _init_common(self, path: Path, embedder_loader: EmbedderLoader, reranker_loader: Callable | None,
+                     query: QuerySettings, ingest: IngestSettings) -> None:
         self.path = Path(path)
         self.name = self.path.name
-        self.conn = db.connect(self.path / "kb.sqlite")
-        self.manifest = db.read_manifest(self.conn)
         self._embedder_loader = embedder_loader
         self._reranker_loader = reranker_loader
         self.query_settings = query
         self.ingest_settings = ingest
-        self._indexes: caches.Indexes | None = None
-        self._index_lock = threading.Lock()
-        self._db_lock = threading.RLock()
         self._tokenizer: Tokenizer | None = None
 
     # --- facts baked into the index
@@ -83,7 +85,6 @@ class KnowledgeBase:
             self._tokenizer = shared_tokenizer(self.query_settings.jieba_user_dict)
         return self._tokenizer
 
-    # --- writing
     def _writer_lock(self, timeout: float | None = None) -> FileLock:
         lock = FileLock(str(self.path / ".lock"), timeout=self.ingest_settings.lock_timeout_s if timeout is None
                         else timeout)
@@ -103,6 +104,23 @@ class KnowledgeBase:
             pass
         return lock
 
+    def _query(self, overrides: dict) -> QuerySettings:
+        return replace(self.query_settings, **{k_: v for k_, v in overrides.items() if v is not None})
+
+
+class KnowledgeBase(KnowledgeBaseCore):
+    """The embedded store: kb.sqlite (truth) + FAISS/BM25 caches beside it."""
+
+    def __init__(self, path: Path, *, embedder_loader: EmbedderLoader, reranker_loader: Callable | None = None,
+                 query: QuerySettings = QuerySettings(), ingest: IngestSettings = IngestSettings()):
+        self._init_common(path, embedder_loader, reranker_loader, query, ingest)
+        self.conn = db.connect(self.path / "kb.sqlite")
+        self.manifest = db.read_manifest(self.conn)
+        self._indexes: caches.Indexes | None = None
+        self._index_lock = threading.Lock()
+        self._db_lock = threading.RLock()
+
+    # --- writing
     def ingest(self, paths: Iterable[str | Path], *, include: Sequence[str] = (), exclude: Sequence[str] | None = None,
                rebuild: bool = False, password: str | None = None, progress: Progress | None = None,
                index_settings: IndexSettings | None = None) -> SyncReport:
@@ -206,7 +224,7 @@ class KnowledgeBase:
         with self._db_lock:
             counts = db.counts(self.conn)
             manifest = db.read_manifest(self.conn)
-        return {"name": self.name, "path": str(self.path), "documents": counts["documents"],
+        return {"name": self.name, "path": str(self.path), "store": self.store, "documents": counts["documents"],
                 "failed": counts["failed"], "chunks": counts["chunks"], "embedding_model": manifest["embedding_model"],
                 "dim": manifest.get("dim"), "chunk_size": manifest["chunking"]["chunk_size"],
                 "chunk_overlap": manifest["chunking"]["chunk_overlap"], "schema_version": manifest["schema_version"],
@@ -235,7 +253,7 @@ class KnowledgeBase:
     def search(self, query: str, *, k: int | None = None, mode: str | None = None, rerank: bool | None = None,
                query_vector=None, **overrides) -> list[RetrievedChunk]:
         """Ranked chunks for a query; `query_vector` skips embedding it again (batch evaluation)."""
-        q = replace(self.query_settings, **{k_: v for k_, v in overrides.items() if v is not None})
+        q = self._query(overrides)
         k = k or q.k
         mode = mode or q.mode
         rerank = q.rerank if rerank is None else rerank

@@ -41,3 +41,13 @@ class IngestSettings:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = (".*", "~$*", "*.tmp")
     lock_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """Where a new KB keeps its data: "local" (kb.sqlite + FAISS/BM25) or "milvus" at `uri`
+    (a local Milvus Lite file ending in .db, or http://host:19530). The token is never written to disk."""
+
+    backend: str = "local"
+    uri: str | None = None
+    token: str | None = None
