@@ -98,8 +98,11 @@ class MilvusKnowledgeBase(KnowledgeBaseCore):
                 report = SyncReport(files=list(missing))
                 if rebuild:
                     return self._rebuild(candidates, roots, options, index_settings, progress, report)
-                sync_files(self.milvus, _LazyEmbedder(self), candidates, roots, self.chunk_settings, options,
-                           progress=progress, report=report)
+                try:
+                    sync_files(self.milvus, _LazyEmbedder(self), candidates, roots, self.chunk_settings, options,
+                               progress=progress, report=report)
+                finally:
+                    self.milvus.flush()
                 return report
         finally:
             lock.release()
@@ -132,6 +135,7 @@ class MilvusKnowledgeBase(KnowledgeBaseCore):
         self.milvus.ensure_chunks(int(embedder.dim))
         sync_files(self.milvus, embedder, candidates, roots, settings.chunk, options, force=True, progress=progress,
                    report=report)
+        self.milvus.flush()
         return report
 
     def delete_document(self, doc: str | int) -> dict:

@@ -201,6 +201,12 @@ class MilvusStore:
             raise
         self._dim = dim
 
+    def flush(self) -> None:
+        """Seal what was just written: Milvus Lite otherwise re-indexes unsealed rows on every search."""
+        for name in (self.meta, self.chunks):
+            if self.client.has_collection(name):
+                self.client.flush(name)
+
     def drop(self) -> None:
         self._dim = None
         for name in (self.chunks, self.meta):
