@@ -10,7 +10,7 @@ from typing import Any
 
 from app.config import load_settings, zhida_home
 from ingest.types import ChunkSettings
-from knowledge import Catalog, IndexSettings, IngestSettings, QuerySettings
+from knowledge import Catalog, IndexSettings, IngestSettings, QuerySettings, StoreSettings
 
 _models: dict[tuple[str, str], Any] = {}
 _models_lock = threading.Lock()
@@ -24,14 +24,29 @@ def _cached(kind: str, name: str, factory):
         return _models[key]
 
 
+def remote_embedding_settings(settings: dict[str, Any]):
+    """RemoteSettings for `openai:<model>` embedders; the API key comes from the named environment variable."""
+    import os
+
+    from retrieval.remote_embedder import RemoteSettings
+
+    r = settings.get("embedding", {}).get("remote") or {}
+    key_env = r.get("api_key_env") or "ZHIDA_EMBEDDING_API_KEY"
+    return RemoteSettings(base_url=r.get("base_url"), api_key=os.environ.get(key_env) or None,
+                          batch_size=int(r.get("batch_size", 64)), timeout_s=float(r.get("timeout_s", 60)),
+                          max_retries=int(r.get("max_retries", 4)))
+
+
 def embedder_loader(settings: dict[str, Any]):
     emb = settings.get("embedding", {})
 
     def load(model: str):
         from retrieval import load_embedder
 
+        remote = remote_embedding_settings(settings) if model.startswith("openai:") else None
         return _cached("embedder", model, lambda: load_embedder(model, device=emb.get("device", "auto"),
-                                                                  batch_size=int(emb.get("batch_size", 32))))
+                                                                  batch_size=int(emb.get("batch_size", 32)),
+                                                                  remote=remote))
     return load
 
 
@@ -74,6 +89,17 @@ def ingest_settings(settings: dict[str, Any]) -> IngestSettings:
                           parser_memory_mb=int(i.get("parser_memory_mb", 2048)))
 
 
+def store_settings(settings: dict[str, Any], backend: str | None = None, uri: str | None = None) -> StoreSettings:
+    """The store for new KBs (config `store:`, or --store/--uri); the Milvus token from its environment variable."""
+    import os
+
+    st = settings.get("store") or {}
+    mv = st.get("milvus") or {}
+    backend = backend or st.get("backend") or "local"
+    token = os.environ.get(mv.get("token_env") or "MILVUS_TOKEN") or None
+    return StoreSettings(backend=backend, uri=uri or mv.get("uri"), token=token)
+
+
 _catalogs: dict[str, Catalog] = {}
 
 
@@ -87,7 +113,7 @@ def catalog(settings: dict[str, Any] | None = None, home: Path | None = None) ->
     if cat is None:
         cat = Catalog(home, embedder_loader=embedder_loader(settings), reranker_loader=reranker_loader(settings),
                       defaults=index_settings(settings), query=query_settings(settings),
-                      ingest=ingest_settings(settings))
+                      ingest=ingest_settings(settings), store=store_settings(settings))
         with _models_lock:
             _catalogs[key] = cat
     return cat

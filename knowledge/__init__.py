@@ -6,9 +6,9 @@ from knowledge.base import KnowledgeBase
 from knowledge.catalog import Catalog
 from knowledge.errors import (DocumentNotFound, InvalidName, KBBusy, KBError, KBExists, KBNotFound, SchemaError,
                               SettingsMismatch)
-from knowledge.settings import IndexSettings, IngestSettings, QuerySettings
+from knowledge.settings import IndexSettings, IngestSettings, QuerySettings, StoreSettings
 from knowledge.types import FileResult, RetrievedChunk, SyncReport
 
 __all__ = ["Catalog", "DocumentNotFound", "FileResult", "IndexSettings", "IngestSettings", "InvalidName", "KBBusy",
            "KBError", "KBExists", "KBNotFound", "KnowledgeBase", "QuerySettings", "RetrievedChunk", "SchemaError",
-           "SettingsMismatch", "SyncReport"]
+           "SettingsMismatch", "StoreSettings", "SyncReport"]

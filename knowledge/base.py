@@ -22,7 +22,7 @@ from ingest.types import ChunkSettings
 from knowledge import caches, db
 from knowledge.errors import DocumentNotFound, KBBusy, SettingsMismatch, StorageError
 from knowledge.settings import IndexSettings, IngestSettings, QuerySettings
-from knowledge.syncing import Progress, collect, sync_files
+from knowledge.syncing import Progress, SqliteDocStore, collect, sync_files
 from knowledge.types import RetrievedChunk, SyncReport
 from retrieval import DenseSettings, HybridRetriever, Tokenizer
 from retrieval.tokenize import shared_tokenizer
@@ -32,21 +32,23 @@ log = logging.getLogger(__name__)
 EmbedderLoader = Callable[[str], object]
 
 
-class KnowledgeBase:
-    def __init__(self, path: Path, *, embedder_loader: EmbedderLoader, reranker_loader: Callable | None = None,
-                 query: QuerySettings = QuerySettings(), ingest: IngestSettings = IngestSettings()):
+class KnowledgeBaseCore:
+    """What every store shares: the manifest's facts, the settings check, models, the local writer lock."""
+
+    store = "local"
+    path: Path
+    name: str
+    manifest: dict
+
+    def _init_common(self, path: Path, embedder_loader: EmbedderLoader, reranker_loader: Callable | None,
+                     query: QuerySettings, ingest: IngestSettings) -> None:
         self.path = Path(path)
         self.name = self.path.name
-        self.conn = db.connect(self.path / "kb.sqlite")
-        self.manifest = db.read_manifest(self.conn)
         self._embedder_loader = embedder_loader
         self._reranker_loader = reranker_loader
         self.query_settings = query
         self.ingest_settings = ingest
-        self._indexes: caches.Indexes | None = None
         self.closed = False  # a closed KB is never handed out again by Catalog.open
-        self._index_lock = threading.Lock()
-        self._db_lock = threading.RLock()
         self._tokenizer: Tokenizer | None = None
         self._writing = 0  # ingests of this process writing right now
 
@@ -90,7 +92,6 @@ class KnowledgeBase:
             self._tokenizer = shared_tokenizer(self.query_settings.jieba_user_dict)
         return self._tokenizer
 
-    # --- writing
     def _writer_lock(self, timeout: float | None = None) -> FileLock:
         lock = FileLock(str(self.path / ".lock"), timeout=self.ingest_settings.lock_timeout_s if timeout is None
                         else timeout)
@@ -110,6 +111,37 @@ class KnowledgeBase:
             pass
         return lock
 
+    @contextmanager
+    def _parser(self):
+        """The parse function for one ingest run: an isolated worker (started on the first changed file),
+        or in-process when `isolate_parsers` is off."""
+        st = self.ingest_settings
+        if not st.isolate_parsers:
+            yield None
+            return
+        pool = ParserPool(ParserLimits(timeout_s=st.parser_timeout_s, memory_mb=st.parser_memory_mb))
+        try:
+            yield pool.parse
+        finally:
+            pool.close()
+
+    def _query(self, overrides: dict) -> QuerySettings:
+        return replace(self.query_settings, **{k_: v for k_, v in overrides.items() if v is not None})
+
+
+class KnowledgeBase(KnowledgeBaseCore):
+    """The embedded store: kb.sqlite (truth) + FAISS/BM25 caches beside it."""
+
+    def __init__(self, path: Path, *, embedder_loader: EmbedderLoader, reranker_loader: Callable | None = None,
+                 query: QuerySettings = QuerySettings(), ingest: IngestSettings = IngestSettings()):
+        self._init_common(path, embedder_loader, reranker_loader, query, ingest)
+        self.conn = db.connect(self.path / "kb.sqlite")
+        self.manifest = db.read_manifest(self.conn)
+        self._indexes: caches.Indexes | None = None
+        self._index_lock = threading.Lock()
+        self._db_lock = threading.RLock()
+
+    # --- writing
     def ingest(self, paths: Iterable[str | Path], *, include: Sequence[str] = (), exclude: Sequence[str] | None = None,
                rebuild: bool = False, password: str | None = None, progress: Progress | None = None,
                index_settings: IndexSettings | None = None) -> SyncReport:
@@ -137,7 +169,7 @@ class KnowledgeBase:
             self._writing += 1
             try:
                 with self._storage_errors(), self._parser() as parse:
-                    sync_files(writer, embedder, candidates, roots, self.chunk_settings, options,
+                    sync_files(SqliteDocStore(writer), embedder, candidates, roots, self.chunk_settings, options,
                                progress=progress, report=report, parse=parse)
             finally:
                 self._writing -= 1
@@ -171,20 +203,6 @@ class KnowledgeBase:
                 "(documents finished before the error stay in, the one being written was rolled back); "
                 "free some disk space and run the same command again to finish")
 
-    @contextmanager
-    def _parser(self):
-        """The parse function for one ingest run: an isolated worker (started on the first changed file),
-        or in-process when `isolate_parsers` is off."""
-        st = self.ingest_settings
-        if not st.isolate_parsers:
-            yield None
-            return
-        pool = ParserPool(ParserLimits(timeout_s=st.parser_timeout_s, memory_mb=st.parser_memory_mb))
-        try:
-            yield pool.parse
-        finally:
-            pool.close()
-
     def _ensure_dim(self, embedder) -> None:
         if not self.dim:
             with self._db_lock:
@@ -216,7 +234,7 @@ class KnowledgeBase:
             db.init_db(new, manifest)
             report = SyncReport(files=list(missing))
             with self._parser() as parse:
-                sync_files(new, embedder, candidates, roots, settings.chunk, options, force=True,
+                sync_files(SqliteDocStore(new), embedder, candidates, roots, settings.chunk, options, force=True,
                            progress=progress, report=report, parse=parse)
             gen = db.generation(self.conn) + db.generation(new) + 1
             with db.transaction(new, bump=False):
@@ -264,7 +282,7 @@ class KnowledgeBase:
         with self._db_lock:
             counts = db.counts(self.conn)
             manifest = db.read_manifest(self.conn)
-        return {"name": self.name, "path": str(self.path), "documents": counts["documents"],
+        return {"name": self.name, "path": str(self.path), "store": self.store, "documents": counts["documents"],
                 "failed": counts["failed"], "chunks": counts["chunks"], "embedding_model": manifest["embedding_model"],
                 "dim": manifest.get("dim"), "chunk_size": manifest["chunking"]["chunk_size"],
                 "chunk_overlap": manifest["chunking"]["chunk_overlap"], "schema_version": manifest["schema_version"],
@@ -296,7 +314,7 @@ class KnowledgeBase:
     def search(self, query: str, *, k: int | None = None, mode: str | None = None, rerank: bool | None = None,
                query_vector=None, **overrides) -> list[RetrievedChunk]:
         """Ranked chunks for a query; `query_vector` skips embedding it again (batch evaluation)."""
-        q = replace(self.query_settings, **{k_: v for k_, v in overrides.items() if v is not None})
+        q = self._query(overrides)
         k = k or q.k
         mode = mode or q.mode
         rerank = q.rerank if rerank is None else rerank

@@ -15,7 +15,9 @@ from knowledge import db
 from knowledge.base import KnowledgeBase
 from knowledge.errors import KBBusy, KBExists, KBNotFound
 from knowledge.names import validate_kb_name
-from knowledge.settings import IndexSettings, IngestSettings, QuerySettings
+from knowledge.settings import IndexSettings, IngestSettings, QuerySettings, StoreSettings
+
+POINTER = "store.json"  # a KB kept elsewhere (Milvus): see knowledge.milvus_kb
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +26,9 @@ class Catalog:
     def __init__(self, home: Path, *, embedder_loader: Callable[[str], object],
                  reranker_loader: Callable[[str], object] | None = None,
                  defaults: IndexSettings = IndexSettings(), query: QuerySettings = QuerySettings(),
-                 ingest: IngestSettings = IngestSettings()):
+                 ingest: IngestSettings = IngestSettings(), store: StoreSettings = StoreSettings()):
         self.home = Path(home)
+        self.store = store  # for new KBs; the Milvus token also opens existing Milvus KBs
         self.root = self.home / "kbs"
         self.root.mkdir(parents=True, exist_ok=True)
         self.embedder_loader = embedder_loader
@@ -45,15 +48,19 @@ class Catalog:
     def path(self, name: str) -> Path:
         return self.root / validate_kb_name(name)
 
+    @staticmethod
+    def _is_kb(path: Path) -> bool:
+        return (path / "kb.sqlite").is_file() or (path / POINTER).is_file()
+
     def exists(self, name: str) -> bool:
         try:
-            return (self.path(name) / "kb.sqlite").is_file()
+            return self._is_kb(self.path(name))
         except Exception:
             return False
 
     def names(self) -> list[str]:
         return sorted(p.name for p in self.root.iterdir()
-                      if p.is_dir() and not p.name.startswith(".") and (p / "kb.sqlite").is_file())
+                      if p.is_dir() and not p.name.startswith(".") and self._is_kb(p))
 
     def list(self) -> list[dict]:
         out = []
@@ -65,7 +72,10 @@ class Catalog:
         return out
 
     def create(self, name: str, settings: IndexSettings | None = None, *, embedding_model: str | None = None,
-               chunk_size: int | None = None, chunk_overlap: int | None = None) -> KnowledgeBase:
+               chunk_size: int | None = None, chunk_overlap: int | None = None,
+               store: StoreSettings | None = None) -> KnowledgeBase:
+        """A new KB. With store backend "milvus", an existing KB of that name at that URI is attached to
+        (its manifest wins), which is how a second machine joins a shared KB."""
         settings = settings or self.defaults
         if embedding_model or chunk_size or chunk_overlap is not None:
             chunk = ChunkSettings(chunk_size=chunk_size or settings.chunk.chunk_size,
@@ -74,9 +84,14 @@ class Catalog:
             settings = IndexSettings(embedding_model or settings.embedding_model, chunk)
         if settings.chunk.chunk_overlap >= settings.chunk.chunk_size:
             raise ValueError("chunk overlap must be smaller than the chunk size")
+        store = store or self.store
         path = self.path(name)
-        if (path / "kb.sqlite").exists():
+        if self._is_kb(path):
             raise KBExists(f"knowledge base '{name}' already exists")
+        if store.backend == "milvus":
+            return self._create_milvus(name, path, settings, store)
+        if store.backend != "local":
+            raise ValueError(f"unknown store {store.backend!r}; choose local or milvus")
         path.mkdir(parents=True, exist_ok=True)
         tmp = path / f".kb.sqlite.{uuid.uuid4().hex}"
         conn = db.connect(tmp)
@@ -90,24 +105,68 @@ class Catalog:
         tmp.replace(path / "kb.sqlite")  # appears complete or not at all
         return self.open(name)
 
+    def _create_milvus(self, name: str, path: Path, settings: IndexSettings, store: StoreSettings):
+        from knowledge.milvus_kb import write_pointer
+        from knowledge.milvus_store import MilvusStore
+
+        if not store.uri:
+            raise ValueError("a milvus knowledge base needs a URI: a local Milvus Lite file (kb.db) or "
+                             "http://host:19530")
+        milvus = MilvusStore(store.uri, name, token=store.token)
+        try:
+            milvus.create(settings.as_manifest())
+            uri, collection = milvus.uri, milvus.base
+        finally:
+            milvus.close()
+        path.mkdir(parents=True, exist_ok=True)
+        write_pointer(path, {"store": "milvus", "uri": uri, "collection": collection})
+        return self.open(name)
+
+    def _load(self, path: Path):
+        from knowledge.milvus_kb import read_pointer
+
+        kw = dict(embedder_loader=self.embedder_loader, reranker_loader=self.reranker_loader, query=self.query,
+                  ingest=self.ingest_settings)
+        pointer = read_pointer(path) if not (path / "kb.sqlite").is_file() else None
+        if pointer is None:
+            return KnowledgeBase(path, **kw)
+        from knowledge.milvus_kb import MilvusKnowledgeBase
+
+        return MilvusKnowledgeBase(path, uri=pointer["uri"], collection=pointer.get("collection"),
+                                   token=self.store.token, **kw)
+
     def open(self, name: str) -> KnowledgeBase:
         path = self.path(name)
         with self._lock:
             kb = self._open.get(path.name)
-            if kb is not None and not kb.closed and (path / "kb.sqlite").exists():
+            if kb is not None and not getattr(kb, "closed", False) and self._is_kb(path):
                 return kb
-            if not (path / "kb.sqlite").is_file():
+            if not self._is_kb(path):
                 known = ", ".join(self.names()) or "none yet"
                 raise KBNotFound(f"no knowledge base named '{name}' (known: {known}); "
                                  f"create it with `zhida kb create {name}` or `zhida ingest PATH --kb {name}`")
-            kb = KnowledgeBase(path, embedder_loader=self.embedder_loader, reranker_loader=self.reranker_loader,
-                               query=self.query, ingest=self.ingest_settings)
+            kb = self._load(path)
             self._open[path.name] = kb
             return kb
 
+    def _drop_remote(self, path: Path) -> None:
+        from knowledge.milvus_kb import read_pointer
+
+        pointer = read_pointer(path) if not (path / "kb.sqlite").is_file() else None
+        if pointer is None:
+            return
+        from knowledge.milvus_store import MilvusStore
+
+        milvus = MilvusStore(pointer["uri"], path.name, token=self.store.token, collection=pointer.get("collection"))
+        try:
+            milvus.drop()
+        finally:
+            milvus.close()
+
     def delete(self, name: str) -> None:
+        """Delete a KB; for a Milvus KB this drops its collections, for every machine that shares it."""
         path = self.path(name)
-        if not (path / "kb.sqlite").exists():
+        if not self._is_kb(path):
             raise KBNotFound(f"no knowledge base named '{name}'")
         lock = FileLock(str(path / ".lock"), timeout=2)
         try:
@@ -119,6 +178,7 @@ class Catalog:
                 kb = self._open.pop(path.name, None)
                 if kb is not None:
                     kb.close()
+                self._drop_remote(path)
             trash = self.root / f".trash-{path.name}-{uuid.uuid4().hex[:8]}"
             path.rename(trash)  # atomic: the KB is gone or intact, never half-deleted
         finally:

@@ -45,3 +45,13 @@ class IngestSettings:
     isolate_parsers: bool = True
     parser_timeout_s: float = 300.0
     parser_memory_mb: int = 2048
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """Where a new KB keeps its data: "local" (kb.sqlite + FAISS/BM25) or "milvus" at `uri`
+    (a local Milvus Lite file ending in .db, or http://host:19530). The token is never written to disk."""
+
+    backend: str = "local"
+    uri: str | None = None
+    token: str | None = None

@@ -1,8 +1,10 @@
 """Incremental ingest: which files are new, changed, unchanged or gone, and
-applying that to kb.sqlite one document per transaction.
+applying that to the KB's document store one document at a time.
 
-A kill at any moment leaves every document either fully old or fully new; the
-next run sees what is left to do by content hash and finishes it.
+The store is `DocStore`: kb.sqlite (`SqliteDocStore`, one transaction per
+document: a kill at any moment leaves every document either fully old or fully
+new) or a Milvus collection (knowledge.milvus_store). The next run sees what is
+left to do by content hash and finishes it.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Protocol, Sequence
 
 import numpy as np
 
@@ -29,6 +31,68 @@ Progress = Callable[[int, int, str], None]
 # (path, load options, chunk settings, doc sha256) -> (ParsedDocument, chunks); raises IngestError.
 # In-process by default; KnowledgeBase passes an isolated worker's `parse` (ingest.isolated.ParserPool).
 Parser = Callable[..., tuple]
+
+
+class DocStore(Protocol):
+    """Where a KB keeps documents, chunks and vectors (what sync_files needs of it)."""
+
+    def documents(self) -> list[db.DocumentRow]: ...
+
+    def document_by_path(self, path: str) -> db.DocumentRow | None: ...
+
+    def touch(self, doc: db.DocumentRow, size: int, mtime: float) -> None:
+        """Same content, new size/mtime: remember them so the next run skips hashing."""
+
+    def stored_vectors(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Vectors already stored for these chunk ids (renamed or partly changed files re-embed nothing)."""
+
+    def write_failed(self, *, path: str, name: str, root: str | None, sha256: str, size: int, mtime: float,
+                     error_kind: str, error: str) -> None: ...
+
+    def write_document(self, *, path: str, name: str, root: str | None, sha256: str, size: int, mtime: float,
+                       warnings: Sequence[str], fmt: str | None, pages: int | None, chunks: list,
+                       vectors: np.ndarray) -> None:
+        """Replace the document's row and all its chunks with these, as one unit where the store allows."""
+
+    def delete_document(self, doc: db.DocumentRow) -> None: ...
+
+
+class SqliteDocStore:
+    """DocStore over kb.sqlite: one transaction per document."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def documents(self) -> list[db.DocumentRow]:
+        return db.documents(self.conn)
+
+    def document_by_path(self, path: str) -> db.DocumentRow | None:
+        return db.document_by_path(self.conn, path)
+
+    def touch(self, doc: db.DocumentRow, size: int, mtime: float) -> None:
+        with db.transaction(self.conn, bump=False):
+            self.conn.execute("UPDATE documents SET size=?, mtime=? WHERE id=?", (size, mtime, doc.id))
+
+    def stored_vectors(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        return {k: np.frombuffer(v, dtype=np.float32) for k, v in db.vectors_for_chunk_ids(self.conn, chunk_ids).items()}
+
+    def write_failed(self, *, path, name, root, sha256, size, mtime, error_kind, error) -> None:
+        with db.transaction(self.conn):
+            doc_id = db.upsert_document(self.conn, path=path, name=name, root=root, sha256=sha256, size=size,
+                                        mtime=mtime, status="failed", error_kind=error_kind, error=error)
+            db.replace_chunks(self.conn, doc_id, [], np.zeros((0, 1), dtype=np.float32))
+
+    def write_document(self, *, path, name, root, sha256, size, mtime, warnings, fmt, pages, chunks,
+                       vectors) -> None:
+        with db.transaction(self.conn):
+            doc_id = db.upsert_document(self.conn, path=path, name=name, root=root, sha256=sha256, size=size,
+                                        mtime=mtime, status="ok", warnings=warnings, fmt=fmt, pages=pages,
+                                        chunks=len(chunks))
+            db.replace_chunks(self.conn, doc_id, chunks, vectors)
+
+    def delete_document(self, doc: db.DocumentRow) -> None:
+        with db.transaction(self.conn):
+            db.delete_document(self.conn, doc.id)
 
 
 def file_sha256(path: Path) -> str:
@@ -119,10 +183,10 @@ class _Pending:
     todo: list[int]
 
 
-def sync_files(conn, embedder, candidates: list[Candidate], roots: list[str], chunk_settings: ChunkSettings,
+def sync_files(store: DocStore, embedder, candidates: list[Candidate], roots: list[str], chunk_settings: ChunkSettings,
                load_options: LoadOptions, *, force: bool = False, progress: Progress | None = None,
                report: SyncReport | None = None, parse: Parser | None = None) -> SyncReport:
-    """Bring kb.sqlite in line with the candidates, one document per transaction.
+    """Bring the store in line with the candidates, one document at a time.
 
     Three things keep the model busy, since embedding is the cost that cannot be cut: the next
     files are parsed ahead on a thread (in the isolated parser process when `parse` is one, else
@@ -143,7 +207,7 @@ def sync_files(conn, embedder, candidates: list[Candidate], roots: list[str], ch
     jobs: list[_Job] = []
     done = 0
     for i, cand in enumerate(candidates):
-        outcome = _triage(conn, cand, load_options, force, i)
+        outcome = _triage(store, cand, load_options, force, i)
         if isinstance(outcome, FileResult):
             results[i] = outcome
             done += 1
@@ -164,7 +228,7 @@ def sync_files(conn, embedder, candidates: list[Candidate], roots: list[str], ch
                 at += len(p.todo)
             report.embedded_chunks += len(texts)
         for p in pending:
-            results[p.job.slot] = _commit(conn, p)
+            results[p.job.slot] = _commit(store, p)
         pending.clear()
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="zhida-parse") as pool:
@@ -180,9 +244,9 @@ def sync_files(conn, embedder, candidates: list[Candidate], roots: list[str], ch
                 try:
                     parsed, chunks = futures.pop(job.slot).result()
                 except IngestError as exc:
-                    results[job.slot] = _record_failure(conn, job, exc)
+                    results[job.slot] = _record_failure(store, job, exc)
                 else:
-                    pending.append(_with_vectors(conn, embedder, job, parsed, chunks, force))
+                    pending.append(_with_vectors(store, embedder, job, parsed, chunks, force))
                     if sum(len(p.todo) for p in pending) >= EMBED_BATCH_CHUNKS:
                         flush()
                 done += 1
@@ -194,10 +258,9 @@ def sync_files(conn, embedder, candidates: list[Candidate], roots: list[str], ch
     # files that disappeared from a folder we walked
     for root in roots:
         prefix = root.rstrip(os.sep) + os.sep
-        for doc in db.documents(conn):
+        for doc in store.documents():
             if doc.path.startswith(prefix) and doc.path not in wanted and not Path(doc.path).exists():
-                with db.transaction(conn):
-                    db.delete_document(conn, doc.id)
+                store.delete_document(doc)
                 report.files.append(FileResult(path=doc.path, status="removed", chunks=doc.chunks))
     if progress:
         progress(total, total, "")
@@ -205,14 +268,14 @@ def sync_files(conn, embedder, candidates: list[Candidate], roots: list[str], ch
     return report
 
 
-def _triage(conn, cand: Candidate, load_options: LoadOptions, force: bool, slot: int) -> FileResult | _Job:
+def _triage(store: DocStore, cand: Candidate, load_options: LoadOptions, force: bool, slot: int) -> FileResult | _Job:
     """Settle a file from size, mtime and hash alone (unchanged, unreadable) or make it a job."""
     path = str(cand.path)
     try:
         st = cand.path.stat()
     except OSError as exc:
         return FileResult(path=path, status="failed", reason=f"cannot read it ({exc.strerror})", error_kind="io")
-    existing = db.document_by_path(conn, path)
+    existing = store.document_by_path(path)
     retry_failed = existing is not None and existing.status == "failed" and load_options.password
     if existing and not force and not retry_failed and existing.size == st.st_size and existing.mtime == st.st_mtime:
         return _unchanged(existing)
@@ -221,41 +284,35 @@ def _triage(conn, cand: Candidate, load_options: LoadOptions, force: bool, slot:
     except OSError as exc:
         return FileResult(path=path, status="failed", reason=f"cannot read it ({exc.strerror})", error_kind="io")
     if existing and not force and not retry_failed and existing.sha256 == sha:
-        with db.transaction(conn, bump=False):
-            conn.execute("UPDATE documents SET size=?, mtime=? WHERE id=?", (st.st_size, st.st_mtime, existing.id))
+        store.touch(existing, st.st_size, st.st_mtime)
         return _unchanged(existing)
     return _Job(slot, cand, "updated" if existing else "added", sha, st)
 
 
-def _record_failure(conn, job: _Job, exc: IngestError) -> FileResult:
+def _record_failure(store: DocStore, job: _Job, exc: IngestError) -> FileResult:
     path = str(job.cand.path)
-    with db.transaction(conn):
-        doc_id = db.upsert_document(conn, path=path, name=job.cand.name, root=job.cand.root, sha256=job.sha,
-                                    size=job.st.st_size, mtime=job.st.st_mtime, status="failed",
-                                    error_kind=exc.kind, error=exc.reason)
-        db.replace_chunks(conn, doc_id, [], np.zeros((0, 1), dtype=np.float32))
+    store.write_failed(path=path, name=job.cand.name, root=job.cand.root, sha256=job.sha, size=job.st.st_size,
+                       mtime=job.st.st_mtime, error_kind=exc.kind, error=exc.reason)
     return FileResult(path=path, status="failed", reason=exc.reason, error_kind=exc.kind)
 
 
-def _with_vectors(conn, embedder, job: _Job, parsed, chunks: list, force: bool) -> _Pending:
+def _with_vectors(store: DocStore, embedder, job: _Job, parsed, chunks: list, force: bool) -> _Pending:
     """Stored vectors for chunks the KB already holds (renames, edits elsewhere); the rest to embed."""
-    reuse = {} if force else db.vectors_for_chunk_ids(conn, [c.id for c in chunks])
+    reuse = {} if force else store.stored_vectors([c.id for c in chunks])
     vectors = np.zeros((len(chunks), embedder.dim), dtype=np.float32)
     for i, c in enumerate(chunks):
         if c.id in reuse:
-            vectors[i] = np.frombuffer(reuse[c.id], dtype=np.float32)
+            vectors[i] = reuse[c.id]
     todo = [i for i, c in enumerate(chunks) if c.id not in reuse]
     return _Pending(job, parsed, chunks, vectors, todo)
 
 
-def _commit(conn, p: _Pending) -> FileResult:
+def _commit(store: DocStore, p: _Pending) -> FileResult:
     cand, st, parsed = p.job.cand, p.job.st, p.parsed
     path = str(cand.path)
-    with db.transaction(conn):
-        doc_id = db.upsert_document(conn, path=path, name=cand.name, root=cand.root, sha256=p.job.sha, size=st.st_size,
-                                    mtime=st.st_mtime, status="ok", warnings=parsed.warnings, fmt=parsed.format,
-                                    pages=parsed.pages, chunks=len(p.chunks))
-        db.replace_chunks(conn, doc_id, p.chunks, p.vectors)
+    store.write_document(path=path, name=cand.name, root=cand.root, sha256=p.job.sha, size=st.st_size,
+                         mtime=st.st_mtime, warnings=parsed.warnings, fmt=parsed.format, pages=parsed.pages,
+                         chunks=p.chunks, vectors=p.vectors)
     for w in parsed.warnings:
         log.warning("%s", w)
     return FileResult(path=path, status=p.job.status, chunks=len(p.chunks), warnings=list(parsed.warnings))

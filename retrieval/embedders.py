@@ -160,11 +160,16 @@ def _resolve_device(device: str) -> str:
         return "cpu"
 
 
-def load_embedder(model: str, *, device: str = "auto", batch_size: int = 32):
-    """An Embedder for a name: use-multilingual, hashing[:DIM], minilm-packaged, a hub id or a folder."""
+def load_embedder(model: str, *, device: str = "auto", batch_size: int = 32, remote=None):
+    """An Embedder for a name: use-multilingual, hashing[:DIM], minilm-packaged, openai:<model>[@<base_url>]
+    (an OpenAI-compatible /v1/embeddings server; `remote` is its RemoteSettings), a hub id or a folder."""
     name = (model or "").strip()
     if not name:
         raise ModelLoadError(f"no embedding model named; choose {OFFLINE_CHOICES}")
+    if name.startswith("openai:"):
+        from retrieval.remote_embedder import load_remote
+
+        return load_remote(name, remote)
     if name == "use-multilingual":
         return USEEmbedder(batch_size=batch_size)
     if name == "hashing" or name.startswith("hashing:"):

@@ -23,6 +23,9 @@ def eval_cmd(
     reranker: Optional[str] = typer.Option(None, "--reranker", help="Cross-encoder for hybrid+rerank."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N queries."),
     fusion: Optional[str] = typer.Option(None, "--fusion", help="rrf or weighted (default from config)."),
+    store: Optional[str] = typer.Option(None, "--store", help="local or milvus (default from config store.backend)."),
+    uri: Optional[str] = typer.Option(None, "--uri", help="Milvus URI for --store milvus (default: config "
+                                      "store.milvus.uri, else a Milvus Lite file in the eval cache)."),
     fresh: bool = typer.Option(False, "--fresh", help="Build the throw-away KB from scratch instead of reusing "
                                "the cached one for this dataset and model."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -50,15 +53,23 @@ def eval_cmd(
     if fusion:
         s["retrieval"]["fusion"] = fusion
     idx_settings = services.index_settings(s)
-    key = hashlib.sha256(json.dumps([str(Path(dataset_dir).resolve()), idx_settings.as_manifest()],
+    store_settings = services.store_settings(s, store, uri)
+    if store_settings.backend not in ("local", "milvus"):
+        raise typer.BadParameter("choose local or milvus", param_hint="--store")
+    store_key = [store_settings.backend, store_settings.uri] if store_settings.backend == "milvus" else []
+    key = hashlib.sha256(json.dumps([str(Path(dataset_dir).resolve()), idx_settings.as_manifest()] + store_key,
                                     sort_keys=True).encode()).hexdigest()[:16]
     from app.config import zhida_home
 
     work = Path(tempfile.mkdtemp(prefix="zhida-eval-")) if fresh else zhida_home() / "eval-cache" / key
+    if store_settings.backend == "milvus" and not store_settings.uri:
+        from dataclasses import replace
+
+        store_settings = replace(store_settings, uri=str(work / "milvus.db"))
     try:
         cat = Catalog(work / "home", embedder_loader=services.embedder_loader(s),
                       reranker_loader=services.reranker_loader(s), defaults=idx_settings,
-                      query=services.query_settings(s), ingest=services.ingest_settings(s))
+                      query=services.query_settings(s), ingest=services.ingest_settings(s), store=store_settings)
         mapping = write_passages(ds, work / "passages")
         kb = cat.open("eval") if cat.exists("eval") else cat.create("eval", idx_settings)
         typer.echo(f"indexing {len(ds.passages)} passages of {ds.name} with {idx_settings.embedding_model} ...",
@@ -94,7 +105,8 @@ def eval_cmd(
             shutil.rmtree(work, ignore_errors=True)
     answerable = sum(1 for q in ds.queries if q.gold_ids)
     out = {"dataset": ds.name, "queries": answerable, "passages": len(ds.passages), "modes": results,
-           "skipped_queries": len(ds.queries) - answerable, "embedding": idx_settings.embedding_model}
+           "skipped_queries": len(ds.queries) - answerable, "embedding": idx_settings.embedding_model,
+           "store": store_settings.backend}
     if json_out:
         print_json(out)
         return
@@ -102,7 +114,7 @@ def eval_cmd(
 
     metrics = [f"recall@{x}" for x in ks] + ["mrr@10", "ndcg@10"]
     table = Table("mode", *metrics, title=f"{ds.name}: {answerable} queries, {len(ds.passages)} passages, "
-                  f"embedding {idx_settings.embedding_model}")
+                  f"embedding {idx_settings.embedding_model}, store {store_settings.backend}")
     for m, vals in results.items():
         table.add_row(m, *[f"{vals.get(x, 0):.3f}" for x in metrics])
     stdout_console().print(table)

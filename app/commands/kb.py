@@ -15,19 +15,31 @@ def create(
                                   "a sentence-transformers hub id such as BAAI/bge-small-zh-v1.5, or a local folder."),
     chunk_size: int = typer.Option(None, "--chunk-size", help="Chunk size in characters (default from config)."),
     chunk_overlap: int = typer.Option(None, "--chunk-overlap", help="Overlap between chunks in characters."),
+    store: str = typer.Option(None, "--store", help="local (kb.sqlite + FAISS/BM25, the default) or milvus "
+                              "(shared by every Zhida pointed at the same --uri; needs `pip install -e .[milvus]`)."),
+    uri: str = typer.Option(None, "--uri", help="Milvus URI: a Milvus Lite file such as ./kb.db, or "
+                            "http://host:19530 (default from config store.milvus.uri)."),
     json_out: bool = typer.Option(False, "--json", help="Print the new knowledge base as JSON."),
 ) -> None:
-    """Create an empty knowledge base. Its embedding model and chunking are fixed from now on."""
+    """Create an empty knowledge base. Its embedding model and chunking are fixed from now on.
+    With --store milvus and a URI where another machine already created NAME, this one joins it."""
     from app import services
 
     s = settings()
-    kb = catalog(s).create(name, services.index_settings(s, embedding, chunk_size, chunk_overlap))
+    if store not in (None, "local", "milvus"):
+        raise typer.BadParameter("choose local or milvus", param_hint="--store")
+    if uri and not store:
+        store = "milvus"
+    kb = catalog(s).create(name, services.index_settings(s, embedding, chunk_size, chunk_overlap),
+                           store=services.store_settings(s, store, uri))
     if json_out:
         print_json(kb.stats())
     else:
         st = kb.stats()
-        typer.echo(f"created knowledge base '{st['name']}' (embedding {st['embedding_model']}, chunks "
-                   f"{st['chunk_size']}/{st['chunk_overlap']}) at {st['path']}")
+        where = f"Milvus {st['uri']} (collections {st['collection']}_*)" if st.get("store") == "milvus" else st["path"]
+        verb = "joined" if st.get("documents") else "created"
+        typer.echo(f"{verb} knowledge base '{st['name']}' (embedding {st['embedding_model']}, chunks "
+                   f"{st['chunk_size']}/{st['chunk_overlap']}) at {where}")
 
 
 @kb_app.command("list")
@@ -57,7 +69,8 @@ def show(name: str = typer.Argument(...), json_out: bool = typer.Option(False, "
     if json_out:
         print_json({**st, "documents_list": docs})
         return
-    typer.echo(f"{st['name']}  ({st['path']})")
+    typer.echo(f"{st['name']}  ({st['path']})" + (f"  store: Milvus {st['uri']}, collections {st['collection']}_*"
+                                                  if st.get("store") == "milvus" else ""))
     typer.echo(f"  embedding model: {st['embedding_model']} (dim {st['dim']}); chunks {st['chunk_size']}/"
                f"{st['chunk_overlap']}; schema {st['schema_version']}")
     typer.echo(f"  documents: {st['documents']} ({st['failed']} failed); chunks: {st['chunks']}")
