@@ -34,6 +34,17 @@ def test_traditional_chinese_tokenises_like_simplified(tok):
     assert tok("資訊檢索") == tok("资讯检索")
 
 
+@pytest.mark.parametrize("text", ["知识库问答系统可以回答用户的问题", "他反覆思量，一目瞭然", "沈默是金", "資訊檢索",
+                                  "English only", "乾隆年间的事"])
+def test_skipping_t2s_never_changes_what_the_converter_would_give(text):
+    """The fast path skips OpenCC only for text it provably leaves unchanged (phrase rules included)."""
+    from retrieval.tokenize import _converter, needs_t2s
+
+    assert needs_t2s(text) or _converter().convert(text) == text
+    if text in ("他反覆思量，一目瞭然", "沈默是金", "資訊檢索"):
+        assert needs_t2s(text)
+
+
 def test_mixed_text_keeps_lowercased_english_words_and_drops_punctuation(tok):
     tokens = tok("混合检索 Hybrid Retrieval，BM25！")
     assert {"hybrid", "retrieval", "bm25"} <= set(tokens)
