@@ -157,8 +157,8 @@ def _embed_text(chunk) -> str:
     return f"{heading}\n{chunk.text}" if heading else chunk.text
 
 
-EMBED_BATCH_CHUNKS = 256  # chunks gathered across small files before one embedding call
-PARSE_AHEAD = 4  # files parsed ahead of the one being embedded
+EMBED_BATCH_CHUNKS = 256  # most chunks gathered across small files before one embedding call
+PARSE_AHEAD = 64  # files the parser may run ahead of the one being embedded
 
 
 @dataclass
@@ -191,8 +191,9 @@ def sync_files(store: DocStore, embedder, candidates: list[Candidate], roots: li
     Three things keep the model busy, since embedding is the cost that cannot be cut: the next
     files are parsed ahead on a thread (in the isolated parser process when `parse` is one, else
     in-process, where the model runs outside the GIL) while the current ones embed;
-    chunks of consecutive small files go to the model together (up to EMBED_BATCH_CHUNKS), as a
-    model called per 3-chunk file spends most of its time on per-call overhead; and unchanged
+    chunks of consecutive small files go to the model together (up to EMBED_BATCH_CHUNKS, or
+    whatever is parsed when the parser has nothing ready), as a model called per 3-chunk file
+    spends most of its time on per-call overhead; and unchanged
     files are settled first from size/mtime/hash. Each file still commits alone, so a kill loses
     at most the files whose vectors were not yet written.
     """
@@ -247,7 +248,11 @@ def sync_files(store: DocStore, embedder, candidates: list[Candidate], roots: li
                     results[job.slot] = _record_failure(store, job, exc)
                 else:
                     pending.append(_with_vectors(store, embedder, job, parsed, chunks, force))
-                    if sum(len(p.todo) for p in pending) >= EMBED_BATCH_CHUNKS:
+                    queued = sum(len(p.todo) for p in pending)
+                    following = futures.get(jobs[n + 1].slot) if n + 1 < len(jobs) else None
+                    # Embed now if the batch is full, or if the parser has nothing ready: the model never
+                    # waits for the parser while it has work, and batches grow once the parser is ahead.
+                    if queued >= EMBED_BATCH_CHUNKS or (queued and following is not None and not following.done()):
                         flush()
                 done += 1
             flush()
