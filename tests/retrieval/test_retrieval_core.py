@@ -45,6 +45,26 @@ def test_skipping_t2s_never_changes_what_the_converter_would_give(text):
         assert needs_t2s(text)
 
 
+def test_fast_t2s_converts_exactly_like_opencc():
+    """The table converter replaces OpenCC's pure-Python one only because it gives the same text."""
+    import json
+
+    import opencc
+
+    from retrieval.tokenize import _converter
+    from tests.conftest import SHARED_EVAL
+
+    texts = ["資訊檢索是重要的研究領域", "他反覆思量，一目瞭然", "沈默是金，乾隆年間", "English 和 中文 mixed 文本"]
+    for name in ("drcd_dev", "cmrc2018_trial"):
+        path = SHARED_EVAL / name / "corpus.jsonl"
+        if path.is_file():
+            texts += [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines()[:300]]
+    reference = opencc.OpenCC("t2s")
+    fast = _converter()
+    assert type(fast).__name__ == "_TableT2S"
+    assert [fast.convert(t) for t in texts] == [reference.convert(t) for t in texts]
+
+
 def test_mixed_text_keeps_lowercased_english_words_and_drops_punctuation(tok):
     tokens = tok("混合检索 Hybrid Retrieval，BM25！")
     assert {"hybrid", "retrieval", "bm25"} <= set(tokens)
