@@ -245,9 +245,12 @@ def synthetic_index_bytes(corpus) -> dict[str, int]:
 
     q = query_settings()
     folder = cache_dir() / f"zhida-indexes-{corpus.size}-s{corpus.seed}-h{q.hnsw_threshold}"
-    bm25 = sum(p.stat().st_size for p in (folder / "bm25").iterdir()) if (folder / "bm25").exists() else 0
+    # postings = what a search loads; the saved term counts (tf_*, keys) are read only by the next rebuild
+    files = list((folder / "bm25").iterdir()) if (folder / "bm25").exists() else []
+    bm25 = sum(p.stat().st_size for p in files if not p.name.startswith(("tf_", "keys")))
+    counts = sum(p.stat().st_size for p in files if p.name.startswith(("tf_", "keys")))
     dense = (folder / "dense.faiss").stat().st_size if (folder / "dense.faiss").exists() else 0
-    return {"bm25_bytes": bm25, "dense_file_bytes": dense, "folder": str(folder)}
+    return {"bm25_bytes": bm25, "bm25_term_counts_bytes": counts, "dense_file_bytes": dense, "folder": str(folder)}
 
 
 # --- knowledge bases ----------------------------------------------------------------------------------

@@ -63,7 +63,9 @@ class TermCounts:
         return TermCounts(self.ids, vocab, tf, self.keys)
 
     def save(self, folder: Path) -> None:
-        np.save(folder / "tf_data.npy", self.tf.data.astype(np.int32))
+        data = self.tf.data
+        small = data.size == 0 or int(data.max()) < 65536
+        np.save(folder / "tf_data.npy", data.astype(np.uint16 if small else np.int32))  # counts are small
         np.save(folder / "tf_indices.npy", self.tf.indices.astype(np.int32))
         np.save(folder / "tf_indptr.npy", self.tf.indptr.astype(np.int64))
         np.save(folder / "keys.npy", self.keys)
