@@ -125,6 +125,15 @@ class KnowledgeBaseCore:
         finally:
             pool.close()
 
+    def _plan(self, paths: Iterable[str | Path], include: Sequence[str], exclude: Sequence[str] | None,
+              password: str | None):
+        """What an ingest will look at (files, walked roots, missing paths) and how to load it."""
+        exclude = self.ingest_settings.exclude if exclude is None else exclude
+        candidates, roots, missing = collect(paths, include or self.ingest_settings.include, exclude)
+        options = LoadOptions(password=password, max_bytes=self.ingest_settings.max_file_bytes,
+                              ocr=self.ingest_settings.ocr)
+        return candidates, roots, missing, options
+
     def _query(self, overrides: dict) -> QuerySettings:
         return replace(self.query_settings, **{k_: v for k_, v in overrides.items() if v is not None})
 
@@ -148,11 +157,7 @@ class KnowledgeBase(KnowledgeBaseCore):
         """Add/refresh files and folders (incremental by content hash); see knowledge.syncing."""
         if not rebuild:
             self.check_settings(index_settings)
-        exclude = self.ingest_settings.exclude if exclude is None else exclude
-        include = include or self.ingest_settings.include
-        candidates, roots, missing = collect(paths, include, exclude)
-        options = LoadOptions(password=password, max_bytes=self.ingest_settings.max_file_bytes,
-                              ocr=self.ingest_settings.ocr)
+        candidates, roots, missing, options = self._plan(paths, include, exclude, password)
         lock = self._writer_lock()
         try:
             if rebuild:

@@ -16,12 +16,11 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from ingest import LoadOptions
 from knowledge.base import EmbedderLoader, KnowledgeBaseCore, _LazyEmbedder
 from knowledge.errors import DocumentNotFound, KBNotFound, SettingsMismatch
 from knowledge.milvus_store import MilvusStore, terms_text
 from knowledge.settings import IndexSettings, IngestSettings, QuerySettings
-from knowledge.syncing import Candidate, Progress, collect, sync_files
+from knowledge.syncing import Candidate, Progress, sync_files
 from knowledge.types import RetrievedChunk, SyncReport
 from retrieval import HybridRetriever
 
@@ -87,10 +86,7 @@ class MilvusKnowledgeBase(KnowledgeBaseCore):
         """Add/refresh files and folders (incremental by content hash) in Milvus."""
         if not rebuild:
             self.check_settings(index_settings)
-        exclude = self.ingest_settings.exclude if exclude is None else exclude
-        candidates, roots, missing = collect(paths, include or self.ingest_settings.include, exclude)
-        options = LoadOptions(password=password, max_bytes=self.ingest_settings.max_file_bytes,
-                              ocr=self.ingest_settings.ocr)
+        candidates, roots, missing, options = self._plan(paths, include, exclude, password)
         lock = self._writer_lock()  # serialises writers on this machine; see README for several machines
         try:
             with self._lock:
