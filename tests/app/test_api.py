@@ -29,7 +29,7 @@ def make_docx(path: Path) -> Path:
 
 
 def make_pdf(path: Path) -> Path:
-    import fitz
+    import pymupdf as fitz
 
     doc = fitz.open()
     page = doc.new_page()

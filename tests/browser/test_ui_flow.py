@@ -37,7 +37,7 @@ def _free_port() -> int:
 
 
 def _make_pdf(path: Path) -> Path:
-    import fitz
+    import pymupdf as fitz
 
     doc = fitz.open()
     page = doc.new_page()
