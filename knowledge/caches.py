@@ -9,12 +9,12 @@ rebuild from SQLite, where the vectors are stored: nothing is re-embedded.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import shutil
 import sqlite3
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,7 +90,7 @@ def build(conn: sqlite3.Connection, cache_dir: Path, dim: int, tokenizer, dense_
     gen, ids, vectors, texts = _snapshot(conn, dim)
     dense = DenseIndex.build(ids, vectors, dense_settings, dim=dim) if len(ids) else None
     token_key = getattr(tokenizer, "fingerprint", None)
-    keys = np.fromiter((zlib.crc32(t.encode("utf-8")) for t in texts), dtype=np.int64, count=len(texts))
+    keys = np.fromiter((_text_key(t) for t in texts), dtype=np.int64, count=len(texts))
     previous = _previous_counts(cache_dir, token_key)
     sparse, tokenised = BM25Index.rebuild(previous, ids, keys, lambda i: tokenizer(texts[i]))
     log.debug("BM25: tokenised %d of %d chunks (the rest carried over)", tokenised, len(ids))
@@ -108,6 +108,11 @@ def build(conn: sqlite3.Connection, cache_dir: Path, dim: int, tokenizer, dense_
         log.warning("could not write index caches in %s: %s", cache_dir, exc)
     sparse.counts = None  # only the next build needs them, and it reads them from disk
     return Indexes(gen, dense, sparse, int(len(ids)))
+
+
+def _text_key(text: str) -> int:
+    """64 bits of the text's hash: a chunk whose row id and key both match reuses its saved term counts."""
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little", signed=True)
 
 
 def _previous_counts(cache_dir: Path, token_key: str | None) -> TermCounts | None:
