@@ -39,6 +39,14 @@ class _TableT2S:
         if any(len(k) != 1 for k in chars):
             raise ValueError("unexpected multi-character entry in TSCharacters.txt")
         self.table = str.maketrans(chars)
+        # characters whose presence can change a text; without any, convert() is the identity
+        triggers = {k for k, v in chars.items() if k != v}
+        for key, value in self.phrases.items():
+            if len(key) == len(value):
+                triggers.update(k for k, v in zip(key, value) if k != v)
+            elif key != value:
+                triggers.update(key)
+        self.triggers = frozenset(triggers)
         self.pattern = re.compile("|".join(sorted(map(re.escape, self.phrases), key=len, reverse=True)))
 
     def convert(self, text: str) -> str:
@@ -62,34 +70,11 @@ def _converter():
         return opencc.OpenCC("t2s")
 
 
-@lru_cache(maxsize=1)
-def _t2s_triggers() -> frozenset[str]:
-    """Every character whose presence can make t2s change a text: traditional characters, and the
-    characters a phrase rule rewrites (覆 in 反覆, 瞭 in 明瞭). Text without any of them converts to
-    itself, so the converter (a third of the tokeniser's time, pure Python) can be skipped."""
-    import opencc
-
-    folder = os.path.join(os.path.dirname(opencc.__file__), "dictionary")
-    out: set[str] = set()
-    for name in ("TSCharacters.txt", "TSPhrases.txt"):
-        with open(os.path.join(folder, name), encoding="utf-8") as fh:
-            for line in fh:
-                key, _, values = line.rstrip("\n").partition("\t")
-                value = values.split(" ")[0]
-                if not key or value == key:
-                    continue
-                if len(key) == len(value):
-                    out.update(k for k, v in zip(key, value) if k != v)
-                else:
-                    out.update(key)
-    return frozenset(out)
-
-
 def needs_t2s(text: str) -> bool:
-    try:
-        return not _t2s_triggers().isdisjoint(text)
-    except OSError:  # an OpenCC build without its text dictionaries: always convert
-        return True
+    """Whether folding could change `text`: only if it holds a character t2s rewrites (a traditional
+    one, or one a phrase rule rewrites, like 覆 in 反覆). Other OpenCC builds: always fold."""
+    triggers = getattr(_converter(), "triggers", None)
+    return triggers is None or not triggers.isdisjoint(text)
 
 
 class Tokenizer:
