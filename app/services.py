@@ -66,7 +66,7 @@ def index_settings(settings: dict[str, Any], embedding_model: str | None = None,
     chunk = ChunkSettings(chunk_size=int(chunk_size or ch.get("chunk_size", 500)),
                           chunk_overlap=int(ch.get("chunk_overlap", 80) if chunk_overlap is None else chunk_overlap),
                           keep_tables_whole_up_to=int(ch.get("keep_tables_whole_up_to", 1500)))
-    return IndexSettings(embedding_model or settings.get("embedding", {}).get("model", "use-multilingual"), chunk)
+    return IndexSettings(embedding_model or settings.get("embedding", {}).get("model", "e5-small"), chunk)
 
 
 def query_settings(settings: dict[str, Any]) -> QuerySettings:

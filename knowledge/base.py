@@ -89,7 +89,9 @@ class KnowledgeBaseCore:
 
     def tokenizer(self) -> Tokenizer:
         if self._tokenizer is None:
-            self._tokenizer = shared_tokenizer(self.query_settings.jieba_user_dict)
+            facts = self.manifest.get("tokenizer") or {}
+            self._tokenizer = shared_tokenizer(self.query_settings.jieba_user_dict,
+                                               stem_english=bool(facts.get("stem_english", False)))
         return self._tokenizer
 
     def _writer_lock(self, timeout: float | None = None) -> FileLock:
@@ -235,7 +237,7 @@ class KnowledgeBase(KnowledgeBaseCore):
         new = db.connect(tmp_path)
         try:
             embedder = self._embedder_loader(settings.embedding_model)
-            manifest = settings.as_manifest() | {"dim": int(embedder.dim), "normalized": True}
+            manifest = settings.new_kb_manifest() | {"dim": int(embedder.dim), "normalized": True}
             db.init_db(new, manifest)
             report = SyncReport(files=list(missing))
             with self._parser() as parse:
@@ -307,7 +309,7 @@ class KnowledgeBase(KnowledgeBaseCore):
                 # deleted since are skipped in search) and the ingest refreshes once at the end
                 return self._indexes
             cache_dir = self.path / "cache"
-            loaded = caches.load(cache_dir, gen, self._dense_settings())
+            loaded = caches.load(cache_dir, gen, self._dense_settings(), self.tokenizer())
             if loaded is None:
                 with self._db_lock:
                     self.manifest = db.read_manifest(self.conn)

@@ -145,14 +145,21 @@ def stamped_with(cache_dir: Path, generation: int) -> bool:
         return False
 
 
-def load(cache_dir: Path, expected_generation: int, dense_settings: DenseSettings) -> Indexes | None:
-    """The cached indexes if they match the generation and load cleanly, else None."""
+def load(cache_dir: Path, expected_generation: int, dense_settings: DenseSettings,
+         tokenizer=None) -> Indexes | None:
+    """The cached indexes if they match the generation (and, given a tokenizer, were tokenised the way it
+    tokenises: a new jieba dictionary or stemmer makes old BM25 terms unreachable by new queries) and
+    load cleanly, else None."""
     stamp_path = cache_dir / "stamp.json"
     try:
         stamp = json.loads(stamp_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(stamp, dict) or stamp.get("generation") != expected_generation:
+        return None
+    token_key = getattr(tokenizer, "fingerprint", None)
+    if token_key is not None and stamp.get("tokenizer") != token_key:
+        log.info("BM25 cache in %s was tokenised differently; rebuilding", cache_dir)
         return None
     try:
         names = [stamp["sparse"]] + ([stamp["dense"]] if stamp.get("dense") else [])

@@ -96,7 +96,7 @@ class Catalog:
         tmp = path / f".kb.sqlite.{uuid.uuid4().hex}"
         conn = db.connect(tmp)
         try:
-            db.init_db(conn, settings.as_manifest())
+            db.init_db(conn, settings.new_kb_manifest())
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             conn.close()
@@ -114,7 +114,7 @@ class Catalog:
                              "http://host:19530")
         milvus = MilvusStore(store.uri, name, token=store.token)
         try:
-            milvus.create(settings.as_manifest())
+            milvus.create(settings.new_kb_manifest())
             uri, collection = milvus.uri, milvus.base
         finally:
             milvus.close()

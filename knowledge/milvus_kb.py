@@ -127,7 +127,7 @@ class MilvusKnowledgeBase(KnowledgeBaseCore):
         embedder = self._embedder_loader(settings.embedding_model)
         generation = int(self.manifest.get("generation", 0)) + 1
         self.milvus.drop()
-        self.manifest = self.milvus.create(settings.as_manifest() | {"dim": int(embedder.dim), "normalized": True,
+        self.manifest = self.milvus.create(settings.new_kb_manifest() | {"dim": int(embedder.dim), "normalized": True,
                                                                       "generation": generation})
         self.milvus.ensure_chunks(int(embedder.dim))
         with self._parser() as parse:

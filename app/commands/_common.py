@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
 from typing import Any
 
 import typer
@@ -37,3 +38,36 @@ def stdout_console():
     from rich.console import Console
 
     return Console(soft_wrap=False, highlight=False, width=None if sys.stdout.isatty() else 160)
+
+
+@contextmanager
+def throwaway_catalog(s: dict[str, Any], key_parts: list, fresh: bool, store_settings=None):
+    """A Catalog for evaluation KBs: a temp folder removed afterwards (`fresh`), or a cache folder under
+    ZHIDA_HOME/eval-cache keyed by what the KB is built from (data + index settings + store), so a
+    second run re-embeds nothing. Yields (catalog, work folder)."""
+    import hashlib
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from app import services
+    from app.config import zhida_home
+    from knowledge import Catalog
+
+    idx = services.index_settings(s)
+    store_settings = store_settings or services.store_settings(s)
+    key = hashlib.sha256(json.dumps(key_parts + [idx.as_manifest()], sort_keys=True, default=str)
+                         .encode()).hexdigest()[:16]
+    work = Path(tempfile.mkdtemp(prefix="zhida-eval-")) if fresh else zhida_home() / "eval-cache" / key
+    if store_settings.backend == "milvus" and not store_settings.uri:
+        from dataclasses import replace
+
+        store_settings = replace(store_settings, uri=str(work / "milvus.db"))
+    try:
+        yield Catalog(work / "home", embedder_loader=services.embedder_loader(s),
+                      reranker_loader=services.reranker_loader(s), defaults=idx,
+                      query=services.query_settings(s), ingest=services.ingest_settings(s),
+                      store=store_settings), work
+    finally:
+        if fresh:
+            shutil.rmtree(work, ignore_errors=True)

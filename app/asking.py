@@ -1,0 +1,32 @@
+"""One question through the same steps everywhere: rewrite a follow-up, retrieve, answer.
+
+`zhida ask`, `zhida chat` and `zhida eval-qa` call this, so what eval-qa scores is exactly what a
+user gets from `zhida ask`.
+"""
+from __future__ import annotations
+
+import time
+from typing import Iterator, Sequence
+
+from app.answering import Event, answer_stream, rewrite_query
+
+
+def ask_stream(kb, question: str, settings: dict, llm, *, history: Sequence[dict] = (), k: int | None = None,
+               mode: str | None = None, rerank: bool | None = None) -> Iterator[Event]:
+    """Events of one grounded answer over `kb` (token..., then done; error events in between)."""
+    query = rewrite_query(question, history, llm, int(settings["answer"].get("max_history_turns", 6)))
+    t0 = time.perf_counter()
+    chunks = kb.search(query, k=k, mode=mode, rerank=rerank)
+    # the knowledge base reranks inside search, so its time is part of "retrieve"; "rerank" stays 0
+    timings = {"retrieve": round((time.perf_counter() - t0) * 1000, 2), "rerank": 0.0}
+    yield from answer_stream(question, chunks, llm=llm, history=history, settings=settings, timings=timings,
+                             query=query)
+
+
+def ask(kb, question: str, settings: dict, llm, **kwargs):
+    """The final Answer of `ask_stream` (errors are inside it as the text produced so far)."""
+    final = None
+    for ev in ask_stream(kb, question, settings, llm, **kwargs):
+        if ev.type == "done":
+            final = ev.answer
+    return final

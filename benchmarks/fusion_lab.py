@@ -1,0 +1,78 @@
+"""Fusion lab: rank every query of several eval sets once (dense and BM25 top lists with scores),
+then score fusion rules from retrieval/fusion.py on all sets at once, so no rule is tuned on one set
+blind to the others.
+
+Usage (after `zhida eval DATASET_DIR...` has built the cached eval KBs with the default settings):
+    python -m benchmarks.fusion_lab ../shared/data/eval/cmrc2018_trial ../shared/data/eval/drcd_dev \
+        ../shared/data/eval/dureader_robust_dev
+Prints MRR@10 per set and rule; the lists are cached in $ZHIDA_HOME/eval-cache/<key>/lists.json.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from app.commands._common import settings, throwaway_catalog
+from app.evaluation import dedupe, load_dataset, mrr_at, passage_filename, recall_at
+
+DEPTH = 100
+
+
+def ranked_lists(ds_dir: Path) -> dict:
+    """{"queries": [{"gold": [...], "dense": [[pid, score]...], "sparse": [...]}]} for one set."""
+    s = settings()
+    with throwaway_catalog(s, [str(ds_dir.resolve())], fresh=False) as (cat, work):
+        cache = work / "lists.json"
+        if cache.exists():
+            return json.loads(cache.read_text())
+        if not cat.exists("eval"):
+            raise SystemExit(f"run `zhida eval {ds_dir}` first: its cached KB is missing ({work})")
+        ds = load_dataset(ds_dir)
+        kb = cat.open("eval")
+        idx = kb.refresh_indexes()
+        tok = kb.tokenizer()
+        name2pid = {passage_filename(p.id): p.id for p in ds.passages}
+        rows = kb.conn.execute("select c.row_id, d.path from chunks c join documents d on d.id = c.doc_id")
+        row2pid = {r: name2pid.get(Path(p).name, p) for r, p in rows}
+        qs = [q for q in ds.queries if q.gold_ids]
+        qv = kb.embedder().embed_queries([q.question for q in qs])
+        out = []
+        for q, v in zip(qs, qv):
+            dense = idx.dense.search(v, DEPTH)
+            sparse = idx.sparse.search(q.question, DEPTH, tok)
+            out.append({"gold": list(q.gold_ids), "dense": dense, "sparse": sparse, "q": q.question})
+        data = {"queries": out, "row2pid": {str(k): v for k, v in row2pid.items()}}
+        cache.write_text(json.dumps(data, ensure_ascii=False))
+        return data
+
+
+def evaluate(data: dict, fuse) -> tuple[float, float]:
+    """(MRR@10, Recall@5) of a rule `fuse({"dense": [(row, s)], "sparse": [...]}, question) -> [row ...]`."""
+    mrr = r5 = 0.0
+    row2pid = data["row2pid"]
+    for q in data["queries"]:
+        lists = {"dense": [tuple(x) for x in q["dense"]], "sparse": [tuple(x) for x in q["sparse"]]}
+        ranked = dedupe(row2pid[str(i)] for i in fuse(lists, q["q"]))
+        gold = set(q["gold"])
+        mrr += mrr_at(ranked, gold)
+        r5 += recall_at(ranked, gold, 5)
+    n = len(data["queries"])
+    return mrr / n, r5 / n
+
+
+def main(argv: list[str]) -> None:
+    from benchmarks.fusion_rules import RULES
+
+    sets = {Path(a).name: ranked_lists(Path(a)) for a in argv}
+    names = list(sets)
+    print(f"{'rule':38s}" + "".join(f"{n[:14]:>16s}" for n in names) + f"{'min gap':>10s}")
+    base = {n: max(evaluate(sets[n], RULES['dense'])[0], evaluate(sets[n], RULES['sparse'])[0]) for n in names}
+    for rule, fuse in RULES.items():
+        vals = [evaluate(sets[n], fuse)[0] for n in names]
+        gap = min(v - base[n] for v, n in zip(vals, names))
+        print(f"{rule:38s}" + "".join(f"{v:16.4f}" for v in vals) + f"{gap:+10.4f}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
