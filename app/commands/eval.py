@@ -1,75 +1,42 @@
-"""`zhida eval DATASET_DIR`: Recall@k, MRR@10 and nDCG@10 per retrieval mode."""
+"""`zhida eval DATASET_DIR...`: Recall@k, MRR@10 and nDCG@10 per retrieval mode, on one set or many.
+
+Several sets (or a folder of sets, such as ../shared/data/eval) print one table, so a setting is never
+judged on one kind of set blind to the others."""
 from __future__ import annotations
 
-import hashlib
-import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from app.commands._common import print_json, settings, stdout_console
+from app.commands._common import print_json, settings, stdout_console, throwaway_catalog
 from app.evaluation import ALL_MODES, DatasetError, load_dataset, score_mode, write_passages
 
 
-def eval_cmd(
-    dataset_dir: Path = typer.Argument(..., help="Folder with corpus.jsonl and queries.jsonl."),
-    mode: Optional[list[str]] = typer.Option(None, "--mode", help="dense, sparse, hybrid, hybrid+rerank "
-                                             "(repeatable; default: all, hybrid+rerank only with --reranker)."),
-    k: str = typer.Option("1,3,5,10", "--k", help="Cut-offs for Recall@k, comma separated."),
-    embedding: Optional[str] = typer.Option(None, "--embedding", help="Embedding model (default from config)."),
-    reranker: Optional[str] = typer.Option(None, "--reranker", help="Cross-encoder for hybrid+rerank."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N queries."),
-    fusion: Optional[str] = typer.Option(None, "--fusion", help="rrf or weighted (default from config)."),
-    store: Optional[str] = typer.Option(None, "--store", help="local or milvus (default from config store.backend)."),
-    uri: Optional[str] = typer.Option(None, "--uri", help="Milvus URI for --store milvus (default: config "
-                                      "store.milvus.uri, else a Milvus Lite file in the eval cache)."),
-    fresh: bool = typer.Option(False, "--fresh", help="Build the throw-away KB from scratch instead of reusing "
-                               "the cached one for this dataset and model."),
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
-) -> None:
-    """Evaluate retrieval on a dataset: builds a throw-away knowledge base through the real
-    ingest pipeline (one file per passage) and scores each mode."""
+def dataset_dirs(paths: list[Path]) -> list[Path]:
+    """Each path is a set (corpus.jsonl + queries.jsonl) or a folder whose subfolders are sets."""
+    out: list[Path] = []
+    for p in paths:
+        if (p / "corpus.jsonl").is_file() or not p.is_dir():
+            out.append(p)
+            continue
+        subs = sorted(d for d in p.iterdir() if (d / "corpus.jsonl").is_file())
+        if not subs:
+            raise typer.BadParameter(f"{p} holds no evaluation set (folders with corpus.jsonl and queries.jsonl)",
+                                     param_hint="DATASET_DIR")
+        out.extend(subs)
+    return out
+
+
+def _evaluate(ds, dataset_dir: Path, s: dict, modes: list[str], ks: list[int], store_settings, fresh: bool) -> dict:
+    """Index one set in a throw-away KB (cached per set and settings) and score every mode."""
+    from tqdm import tqdm
+
     from app import services
-    from knowledge import Catalog
 
-    try:
-        ks = sorted({int(x) for x in k.split(",") if x.strip()})
-    except ValueError:
-        raise typer.BadParameter("give cut-offs like 1,3,5,10", param_hint="--k") from None
-    try:
-        ds = load_dataset(dataset_dir, limit)
-    except DatasetError as exc:
-        raise typer.BadParameter(str(exc), param_hint="DATASET_DIR") from None
-    modes = list(mode) if mode else [m for m in ALL_MODES if m != "hybrid+rerank" or reranker]
-    for m in modes:
-        if m not in ALL_MODES:
-            raise typer.BadParameter(f"unknown mode {m!r}; choose from {', '.join(ALL_MODES)}", param_hint="--mode")
-    s = settings(embedding)
-    if reranker:
-        s["retrieval"]["reranker"] = reranker
-    if fusion:
-        s["retrieval"]["fusion"] = fusion
     idx_settings = services.index_settings(s)
-    store_settings = services.store_settings(s, store, uri)
-    if store_settings.backend not in ("local", "milvus"):
-        raise typer.BadParameter("choose local or milvus", param_hint="--store")
     store_key = [store_settings.backend, store_settings.uri] if store_settings.backend == "milvus" else []
-    key = hashlib.sha256(json.dumps([str(Path(dataset_dir).resolve()), idx_settings.as_manifest()] + store_key,
-                                    sort_keys=True).encode()).hexdigest()[:16]
-    from app.config import zhida_home
-
-    work = Path(tempfile.mkdtemp(prefix="zhida-eval-")) if fresh else zhida_home() / "eval-cache" / key
-    if store_settings.backend == "milvus" and not store_settings.uri:
-        from dataclasses import replace
-
-        store_settings = replace(store_settings, uri=str(work / "milvus.db"))
-    try:
-        cat = Catalog(work / "home", embedder_loader=services.embedder_loader(s),
-                      reranker_loader=services.reranker_loader(s), defaults=idx_settings,
-                      query=services.query_settings(s), ingest=services.ingest_settings(s), store=store_settings)
+    with throwaway_catalog(s, [str(Path(dataset_dir).resolve())] + store_key, fresh, store_settings) as (cat, work):
         mapping = write_passages(ds, work / "passages")
         kb = cat.open("eval") if cat.exists("eval") else cat.create("eval", idx_settings)
         typer.echo(f"indexing {len(ds.passages)} passages of {ds.name} with {idx_settings.embedding_model} ...",
@@ -79,8 +46,6 @@ def eval_cmd(
             bad = [f for f in report.files if f.status == "failed"][:3]
             typer.echo(f"warning: {report.count('failed')} passages failed to index, e.g. "
                        + "; ".join(f"{f.path}: {f.reason}" for f in bad), err=True)
-        from tqdm import tqdm
-
         results: dict[str, dict[str, float]] = {}
         vectors: dict[str, object] = {}
         if any(m != "sparse" for m in modes):
@@ -98,28 +63,93 @@ def eval_cmd(
                 return [mapping.get(Path(h.source).name, h.source) for h in hits]
 
             results[m] = score_mode(ds.queries, search, ks,
-                                    progress=lambda it, m=m: tqdm(it, desc=m, unit="q", leave=False, disable=None))
+                                    progress=lambda it, m=m: tqdm(it, desc=f"{ds.name} {m}", unit="q", leave=False,
+                                                                  disable=None))
         kb.close()
-    finally:
-        if fresh:
-            shutil.rmtree(work, ignore_errors=True)
     answerable = sum(1 for q in ds.queries if q.gold_ids)
-    out = {"dataset": ds.name, "queries": answerable, "passages": len(ds.passages), "modes": results,
-           "skipped_queries": len(ds.queries) - answerable, "embedding": idx_settings.embedding_model,
-           "store": store_settings.backend}
+    return {"dataset": ds.name, "queries": answerable, "passages": len(ds.passages), "modes": results,
+            "skipped_queries": len(ds.queries) - answerable, "embedding": idx_settings.embedding_model,
+            "store": store_settings.backend}
+
+
+def eval_cmd(
+    dataset_dir: list[Path] = typer.Argument(..., help="Folders with corpus.jsonl and queries.jsonl (several, or "
+                                             "one folder holding such folders: all its sets)."),
+    mode: Optional[list[str]] = typer.Option(None, "--mode", help="dense, sparse, hybrid, hybrid+rerank "
+                                             "(repeatable; default: all, hybrid+rerank only with --reranker)."),
+    k: str = typer.Option("1,3,5,10", "--k", help="Cut-offs for Recall@k, comma separated."),
+    embedding: Optional[str] = typer.Option(None, "--embedding", help="Embedding model (default from config)."),
+    reranker: Optional[str] = typer.Option(None, "--reranker", help="Cross-encoder for hybrid+rerank."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N queries of each set."),
+    fusion: Optional[str] = typer.Option(None, "--fusion", help="Fusion rule for hybrid (default from config "
+                                         "retrieval.fusion)."),
+    store: Optional[str] = typer.Option(None, "--store", help="local or milvus (default from config store.backend)."),
+    uri: Optional[str] = typer.Option(None, "--uri", help="Milvus URI for --store milvus (default: config "
+                                      "store.milvus.uri, else a Milvus Lite file in the eval cache)."),
+    fresh: bool = typer.Option(False, "--fresh", help="Build the throw-away KB from scratch instead of reusing "
+                               "the cached one for this dataset and model."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object (one set: its scores; several: "
+                                  "{\"datasets\": [...]})."),
+) -> None:
+    """Evaluate retrieval on one or more datasets: builds a throw-away knowledge base per set through
+    the real ingest pipeline (one file per passage) and scores each mode."""
+    from app import services
+
+    try:
+        ks = sorted({int(x) for x in k.split(",") if x.strip()})
+    except ValueError:
+        raise typer.BadParameter("give cut-offs like 1,3,5,10", param_hint="--k") from None
+    if not ks or min(ks) < 1:
+        raise typer.BadParameter("cut-offs must be 1 or more", param_hint="--k")
+    if limit is not None and limit < 1:
+        raise typer.BadParameter("give a limit of 1 or more", param_hint="--limit")
+    dirs = dataset_dirs(list(dataset_dir))
+    try:
+        sets = [(d, load_dataset(d, limit)) for d in dirs]
+    except DatasetError as exc:
+        raise typer.BadParameter(str(exc), param_hint="DATASET_DIR") from None
+    modes = list(mode) if mode else [m for m in ALL_MODES if m != "hybrid+rerank" or reranker]
+    for m in modes:
+        if m not in ALL_MODES:
+            raise typer.BadParameter(f"unknown mode {m!r}; choose from {', '.join(ALL_MODES)}", param_hint="--mode")
+    s = settings(embedding)
+    if reranker:
+        s["retrieval"]["reranker"] = reranker
+    if fusion:
+        s["retrieval"]["fusion"] = fusion
+    services.query_settings(s)  # an unknown fusion rule fails here, before any indexing
+    store_settings = services.store_settings(s, store, uri)
+    if store_settings.backend not in ("local", "milvus"):
+        raise typer.BadParameter("choose local or milvus", param_hint="--store")
+    outs = [_evaluate(ds, d, s, modes, ks, store_settings, fresh) for d, ds in sets]
     if json_out:
-        print_json(out)
+        print_json(outs[0] if len(outs) == 1 else {"datasets": outs})
         return
+    _print_table(outs, ks)
+
+
+def _print_table(outs: list[dict], ks: list[int]) -> None:
+    """One table: a row per set and mode, the best MRR@10 of each set in bold."""
+    from rich.markup import escape
     from rich.table import Table
 
     metrics = [f"recall@{x}" for x in ks] + ["mrr@10", "ndcg@10"]
-    table = Table("mode", *metrics, title=f"{ds.name}: {answerable} queries, {len(ds.passages)} passages, "
-                  f"embedding {idx_settings.embedding_model}, store {store_settings.backend}")
-    for m, vals in results.items():
-        table.add_row(m, *[f"{vals.get(x, 0):.3f}" for x in metrics])
+    first = outs[0]
+    title = (f"{escape(first['dataset'])}: {first['queries']} queries, {first['passages']} passages, "
+             if len(outs) == 1 else f"{len(outs)} sets, ") + \
+        f"embedding {escape(first['embedding'])}, store {first['store']}"
+    table = Table("set", "mode", *metrics, title=title)
+    for out in outs:
+        best = max((v.get("mrr@10", 0) for v in out["modes"].values()), default=0)
+        for i, (m, vals) in enumerate(out["modes"].items()):
+            cells = [f"{vals.get(x, 0):.3f}" for x in metrics]
+            if vals.get("mrr@10", 0) == best and len(out["modes"]) > 1:
+                cells[-2] = f"[bold]{cells[-2]}[/bold]"
+            table.add_row(escape(out["dataset"]) if i == 0 else "", m, *cells, end_section=i == len(out["modes"]) - 1)
     stdout_console().print(table)
-    if out["skipped_queries"]:
-        typer.echo(f"{out['skipped_queries']} queries without gold passages were skipped")
+    for out in outs:
+        if out["skipped_queries"]:
+            typer.echo(f"{out['dataset']}: {out['skipped_queries']} queries without gold passages were skipped")
 
 
 def register(cli: typer.Typer) -> None:
