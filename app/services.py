@@ -70,9 +70,13 @@ def index_settings(settings: dict[str, Any], embedding_model: str | None = None,
 
 
 def query_settings(settings: dict[str, Any]) -> QuerySettings:
+    from retrieval.retriever import FUSIONS
+
     r = settings.get("retrieval", {})
+    if r.get("fusion", "adaptive") not in FUSIONS:
+        raise ValueError(f"retrieval.fusion is {r.get('fusion')!r}; choose one of {', '.join(FUSIONS)}")
     return QuerySettings(k=int(r.get("top_k", 5)), mode=r.get("mode", "hybrid"), candidates=int(r.get("candidates", 50)),
-                         fusion=r.get("fusion", "weighted"), rrf_k=int(r.get("rrf_k", 60)),
+                         fusion=r.get("fusion", "adaptive"), rrf_k=int(r.get("rrf_k", 60)),
                          dense_weight=float(r.get("dense_weight", 0.1)), rerank=bool(r.get("rerank", False)),
                          reranker=r.get("reranker", "BAAI/bge-reranker-base"),
                          rerank_top_n=int(r.get("rerank_top_n", 20)),

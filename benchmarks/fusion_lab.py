@@ -10,6 +10,7 @@ Prints MRR@10 per set and rule; the lists are cached in $ZHIDA_HOME/eval-cache/<
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -37,11 +38,20 @@ def ranked_lists(ds_dir: Path) -> dict:
         row2pid = {r: name2pid.get(Path(p).name, p) for r, p in rows}
         qs = [q for q in ds.queries if q.gold_ids]
         qv = kb.embedder().embed_queries([q.question for q in qs])
+        import numpy as np
+
+        w = idx.sparse.weights.tocsr()
+        row_max = np.zeros(w.shape[0], dtype=np.float64)
+        nz = np.diff(w.indptr) > 0
+        row_max[nz] = np.maximum.reduceat(w.data, w.indptr[:-1][nz])
         out = []
         for q, v in zip(qs, qv):
+            toks = [t for t in tok(q.question) if t in idx.sparse.vocab]
+            upper = float(sum(row_max[idx.sparse.vocab[t]] for t in toks))
             dense = idx.dense.search(v, DEPTH)
             sparse = idx.sparse.search(q.question, DEPTH, tok)
-            out.append({"gold": list(q.gold_ids), "dense": dense, "sparse": sparse, "q": q.question})
+            out.append({"gold": list(q.gold_ids), "dense": dense, "sparse": sparse, "q": q.question,
+                        "sparse_upper": upper})
         data = {"queries": out, "row2pid": {str(k): v for k, v in row2pid.items()}}
         cache.write_text(json.dumps(data, ensure_ascii=False))
         return data
@@ -53,7 +63,7 @@ def evaluate(data: dict, fuse) -> tuple[float, float]:
     row2pid = data["row2pid"]
     for q in data["queries"]:
         lists = {"dense": [tuple(x) for x in q["dense"]], "sparse": [tuple(x) for x in q["sparse"]]}
-        ranked = dedupe(row2pid[str(i)] for i in fuse(lists, q["q"]))
+        ranked = dedupe(row2pid[str(i)] for i in fuse(lists, q))
         gold = set(q["gold"])
         mrr += mrr_at(ranked, gold)
         r5 += recall_at(ranked, gold, 5)
@@ -62,7 +72,9 @@ def evaluate(data: dict, fuse) -> tuple[float, float]:
 
 
 def main(argv: list[str]) -> None:
-    from benchmarks.fusion_rules import RULES
+    from benchmarks.fusion_rules import GRID, RULES
+    if os.environ.get("FUSION_GRID"):
+        RULES = {**{k: RULES[k] for k in ("dense", "sparse")}, **GRID}
 
     sets = {Path(a).name: ranked_lists(Path(a)) for a in argv}
     names = list(sets)

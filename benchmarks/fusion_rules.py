@@ -57,3 +57,78 @@ for wd in (0.1, 0.3, 0.5, 0.7):
     RULES[f"minmax wd={wd}"] = minmax(wd)
 for wd in (0.3, 0.4, 0.5, 0.6, 0.7):
     RULES[f"zscore wd={wd}"] = zscore(wd)
+
+
+def _z(lst, depth=50):
+    s = np.array([x for _, x in lst[:depth]], dtype=np.float64)
+    if len(s) < 2:
+        return {}, 0.0
+    mu, sd = s.mean(), s.std() or 1.0
+    z = (s - mu) / sd
+    return {i: zz for (i, _), zz in zip(lst[:depth], z)}, float(z.min())
+
+
+def adaptive(base_wd=0.7, gamma=0.5, norm="z", signal="upper"):
+    """Sparse weight grows with how completely BM25's top hit matches the query."""
+    def fuse(l, q):
+        sp = l["sparse"]
+        if not sp:
+            return [i for i, _ in l["dense"]]
+        if signal == "upper":
+            m = sp[0][1] / q["sparse_upper"] if q.get("sparse_upper") else 0.0
+        else:  # margin
+            m = (sp[0][1] - sp[1][1]) / sp[0][1] if len(sp) > 1 and sp[0][1] > 0 else 1.0
+        ws = min(1.0, max(0.0, (1 - base_wd) + gamma * (m - 0.5)))
+        wd = 1 - ws
+        if norm == "z":
+            zd, fd = _z(l["dense"])
+            zs, fs = _z(sp)
+        else:
+            from retrieval.fusion import weighted_fusion
+            return _ids(weighted_fusion(l, {"dense": wd, "sparse": ws}))
+        ids = set(zd) | set(zs)
+        out = sorted(ids, key=lambda i: (-(wd * zd.get(i, fd) + ws * zs.get(i, fs)), i))
+        return out
+    return fuse
+
+
+for wd in (0.75, 0.8, 0.85, 0.9):
+    RULES[f"zscore wd={wd}"] = zscore(wd)
+    RULES[f"rrf k60 wd={wd}"] = rrf(60, wd)
+for bw in (0.7, 0.8):
+    for g in (0.5, 1.0):
+        RULES[f"adapt-margin z wd={bw} g={g}"] = adaptive(bw, g, signal="margin")
+
+
+def margin_gate(lo=0.15, hi=0.5, m0=0.3, t=0.08, depth=50):
+    """z-scored lists; BM25's share rises from lo to hi with its top-1 margin (s1 - s2) / s1."""
+    def fuse(l, q):
+        sp = l["sparse"]
+        if not sp:
+            return [i for i, _ in l["dense"]]
+        m = (sp[0][1] - sp[1][1]) / sp[0][1] if len(sp) > 1 and sp[0][1] > 0 else 1.0
+        ws = lo + (hi - lo) / (1 + np.exp(-(m - m0) / t))
+        wd = 1 - ws
+        zd, fd = _z(l["dense"], depth)
+        zs, fs = _z(sp, depth)
+        ids = set(zd) | set(zs)
+        return sorted(ids, key=lambda i: (-(wd * zd.get(i, fd) + ws * zs.get(i, fs)), i))
+    return fuse
+
+
+GRID = {}
+for lo in (0.1, 0.15, 0.2):
+    for hi in (0.4, 0.5, 0.6):
+        for m0 in (0.2, 0.3, 0.4):
+            GRID[f"gate lo={lo} hi={hi} m0={m0}"] = margin_gate(lo, hi, m0)
+
+
+def product_adaptive(l, q):
+    """retrieval.fusion.adaptive_fusion as the product runs it (depth 50, as `candidates`)."""
+    from retrieval.fusion import adaptive_fusion
+
+    return _ids(adaptive_fusion({"dense": l["dense"][:50], "sparse": l["sparse"][:50]}))
+
+
+RULES["adaptive (product)"] = product_adaptive
+GRID["adaptive (product)"] = product_adaptive

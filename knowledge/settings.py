@@ -35,7 +35,7 @@ class QuerySettings:
     k: int = 5
     mode: str = "hybrid"
     candidates: int = 50
-    fusion: str = "weighted"
+    fusion: str = "adaptive"
     rrf_k: int = 60
     dense_weight: float = 0.1
     rerank: bool = False

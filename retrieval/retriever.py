@@ -7,12 +7,13 @@ from typing import Callable, Sequence
 import numpy as np
 
 from retrieval.dense import DenseIndex
-from retrieval.fusion import reciprocal_rank_fusion, weighted_fusion
+from retrieval.fusion import adaptive_fusion, reciprocal_rank_fusion, weighted_fusion
 from retrieval.rerank import rerank as rerank_hits
 from retrieval.sparse import BM25Index
 from retrieval.types import Hit
 
 MODES = ("dense", "sparse", "hybrid")
+FUSIONS = ("adaptive", "weighted", "rrf")
 
 
 class HybridRetriever:
@@ -26,11 +27,13 @@ class HybridRetriever:
         self.text_of = text_of
         self.reranker = reranker
 
-    def search(self, query: str, *, k: int = 5, mode: str = "hybrid", candidates: int = 50, fusion: str = "rrf",
+    def search(self, query: str, *, k: int = 5, mode: str = "hybrid", candidates: int = 50, fusion: str = "adaptive",
                rrf_k: int = 60, dense_weight: float = 0.5, rerank: bool = False, rerank_top_n: int = 20,
                query_vector: np.ndarray | None = None) -> list[Hit]:
         if mode not in MODES:
             raise ValueError(f"unknown retrieval mode {mode!r}; choose one of {', '.join(MODES)}")
+        if fusion not in FUSIONS:
+            raise ValueError(f"unknown fusion {fusion!r}; choose one of {', '.join(FUSIONS)}")
         depth = max(k, candidates, rerank_top_n if rerank else 0)
         ranked: dict[str, Sequence[tuple[int, float]]] = {}
         if mode in ("dense", "hybrid") and self.dense is not None and len(self.dense):
@@ -39,7 +42,9 @@ class HybridRetriever:
         if mode in ("sparse", "hybrid") and self.sparse is not None and len(self.sparse):
             ranked["sparse"] = self.sparse.search(query, depth, self.tokenizer)
         if mode == "hybrid":
-            if fusion == "weighted":
+            if fusion == "adaptive":
+                hits = adaptive_fusion(ranked)
+            elif fusion == "weighted":
                 hits = weighted_fusion(ranked, {"dense": dense_weight, "sparse": 1.0 - dense_weight})
             else:
                 hits = reciprocal_rank_fusion(ranked, k=rrf_k,

@@ -169,6 +169,43 @@ def test_weighted_fusion_follows_weights():
     assert weighted_fusion(ranked, {"dense": 0.1, "sparse": 0.9})[0].id == 2
 
 
+def _dense_list(n=20, top=(1, 0.93), second=(2, 0.92)):
+    rest = [(100 + i, 0.80 - 0.002 * i) for i in range(n)]
+    return [top, second] + rest
+
+
+def test_adaptive_fusion_trusts_bm25_when_its_winner_stands_out():
+    from retrieval.fusion import adaptive_fusion, sparse_share
+
+    dense = _dense_list()  # dense: 1 just ahead of 2
+    clear = [(2, 40.0), (1, 12.0)] + [(100 + i, 10.0 - 0.1 * i) for i in range(20)]
+    flat = [(2, 12.4), (1, 12.0)] + [(100 + i, 11.9 - 0.05 * i) for i in range(20)]
+    assert sparse_share(clear, 0.1, 0.4, 0.4, 0.08) > 0.39 and sparse_share(flat, 0.1, 0.4, 0.4, 0.08) < 0.11
+    assert adaptive_fusion({"dense": dense, "sparse": clear})[0].id == 2  # BM25's clear winner
+    assert adaptive_fusion({"dense": dense, "sparse": flat})[0].id == 1  # a flat BM25 top: dense decides
+    hit = adaptive_fusion({"dense": dense, "sparse": flat})[0]
+    assert hit.found_by == ("dense", "sparse") and hit.dense_rank == 1 and hit.sparse_rank == 2
+
+
+def test_adaptive_fusion_with_one_list_keeps_its_order():
+    from retrieval.fusion import adaptive_fusion
+
+    dense = _dense_list(5)
+    assert [h.id for h in adaptive_fusion({"dense": dense, "sparse": []})] == [i for i, _ in dense]
+    sparse = [(7, 3.0), (8, 2.0), (9, 1.0)]
+    assert [h.id for h in adaptive_fusion({"sparse": sparse})] == [7, 8, 9]
+    assert adaptive_fusion({"dense": [(5, 0.9)]})[0].id == 5  # a one-hit list
+
+
+def test_unknown_fusion_is_refused_with_the_choices(tok):
+    emb = HashingEmbedder(64)
+    ids = np.arange(len(DOCS))
+    r = HybridRetriever(emb, DenseIndex.build(ids, emb.embed_documents(DOCS)),
+                        BM25Index.build(ids, [tok(d) for d in DOCS]), tokenizer=tok)
+    with pytest.raises(ValueError, match="adaptive, weighted, rrf"):
+        r.search("检索", fusion="magic")
+
+
 class LengthReranker:
     """Deterministic fake cross-encoder: longer passages are 'more relevant'."""
 
