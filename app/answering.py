@@ -8,15 +8,19 @@ passages instead of guessing.
 """
 from __future__ import annotations
 
+import logging
 import re
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator, Sequence
 
 from app.config import prompt_template
+from app.evidence import judge
 from app.extractive import extractive_answer
 from app.llms.base import Extractive, LLMError
 from knowledge.types import RetrievedChunk
+
+log = logging.getLogger(__name__)
 
 REFUSAL = {"zh": "知识库中没有找到相关内容。", "en": "The knowledge base does not contain an answer to this question."}
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
@@ -78,35 +82,6 @@ class Event:
 def _citation(n: int, chunk: RetrievedChunk) -> Citation:
     return Citation(n=n, chunk_id=chunk.chunk_id, source=chunk.source, page=chunk.page, heading=chunk.heading,
                     text=chunk.text, score=round(float(chunk.score), 6))
-
-
-def relevance(chunk: RetrievedChunk) -> float:
-    """A score on a fixed scale for the refusal threshold: rerank score, else dense cosine, else 1 for a
-    lexical (BM25) match; RRF scores are rank-based and say nothing about relevance."""
-    hit = chunk.hit
-    if hit is None:
-        return float(chunk.score)
-    if hit.rerank_score is not None:
-        return float(hit.rerank_score)
-    if hit.sparse_score is not None and hit.sparse_score > 0:
-        return max(1.0, float(hit.dense_score or 0.0))
-    return float(hit.dense_score if hit.dense_score is not None else chunk.score)
-
-
-def coverage(question: str, chunks: Sequence[RetrievedChunk]) -> float:
-    """Best share of the question's words found in one passage (0..1). Questions whose words the
-    passages barely contain are the ones the knowledge base does not answer."""
-    q = _tokens(question)
-    if not q or not chunks:
-        return 0.0
-    return max(len(q & _tokens(c.text)) / len(q) for c in chunks)
-
-
-def should_refuse(chunks: Sequence[RetrievedChunk], min_relevance: float, question: str = "",
-                  min_coverage: float = 0.0) -> bool:
-    if not chunks or max(relevance(c) for c in chunks) < min_relevance:
-        return True
-    return bool(min_coverage and question) and coverage(question, chunks[:5]) < min_coverage
 
 
 def format_passages(chunks: Sequence[RetrievedChunk], max_chars: int) -> str:
@@ -177,12 +152,6 @@ class CitationFilter:
 
 # --- extractive mode -------------------------------------------------------------------------
 
-def _tokens(text: str) -> set[str]:
-    from app.text_tokens import tokens
-
-    return tokens(text)
-
-
 # --- follow-up questions ---------------------------------------------------------------------
 
 def rewrite_query(question: str, history: Sequence[dict], llm=None, max_turns: int = 6) -> str:
@@ -218,8 +187,6 @@ def answer_stream(question: str, chunks: Sequence[RetrievedChunk], *, llm=None, 
     """Stream an answer: 'token' events as text is produced, then one 'done' event with the Answer
     (or an 'error' event, then 'done' with what was produced, if the backend fails mid-answer)."""
     cfg = (settings or {}).get("answer", {})
-    min_rel = float(cfg.get("min_relevance", 0.0))
-    min_cov = float(cfg.get("min_coverage", 0.0))
     max_chars = int(cfg.get("max_context_chars", 6000))
     llm = llm or Extractive()
     timings = dict(timings or {})
@@ -233,7 +200,9 @@ def answer_stream(question: str, chunks: Sequence[RetrievedChunk], *, llm=None, 
         return Event("done", answer=Answer(text=text, mode=llm.name, refused=refused, citations=citations,
                                            timings_ms=timings, passages=chunks, query=query or question))
 
-    if should_refuse(chunks, min_rel, query or question, min_cov):
+    verdict = judge(query or question, chunks, cfg)
+    if verdict.refuse:
+        log.info("refused %r: %s", question[:80], verdict.reason)
         text = REFUSAL[lang]
         yield Event("token", text=text)
         yield done(text, True, [_citation(n, c) for n, c in enumerate(chunks[:3], 1)])

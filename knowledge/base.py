@@ -344,7 +344,8 @@ class KnowledgeBase(KnowledgeBaseCore):
                 continue
             out.append(RetrievedChunk(chunk_id=row["chunk_id"], text=row["text"], source=row["path"], score=h.score,
                                       page=row["page"], page_end=row["page_end"],
-                                      heading_path=tuple(json.loads(row["heading_path"] or "[]")), hit=h))
+                                      heading_path=tuple(json.loads(row["heading_path"] or "[]")), hit=h,
+                                      embedding_model=self.embedding_model))
         return out
 
     def _texts(self, row_ids: list[int]) -> list[str]:

@@ -18,6 +18,9 @@ class RetrievedChunk:
     page_end: int | None = None
     heading_path: tuple[str, ...] = ()
     hit: Hit | None = None  # retriever evidence: found_by, dense/sparse/rerank scores
+    # the model that produced hit.dense_score: a cosine means different things for different models
+    # (e5-small's sit in 0.75-0.95), so whoever judges relevance by it needs to know which
+    embedding_model: str = ""
 
     @property
     def heading(self) -> str:

@@ -1,0 +1,103 @@
+"""Whether the retrieved passages can answer a question at all: the refusal decision.
+
+Evidence that survives paraphrase, in order:
+1. Dense similarity of question and passage, judged against the embedding model's own calibrated
+   floor (answer.min_similarity, per model: e5-small's cosines sit in 0.75-0.95, so a fixed number
+   means nothing across models). Below the floor the passages still answer when they hold most of the
+   question's words (lexical coverage, weighted by how informative each word is in general Chinese,
+   stems for English): a question that copies the document's words is answered even when the model
+   is unsure. A model without a calibrated floor, or a sparse-only search, falls back on coverage alone.
+2. Answer type: a question asking for a quantity (多少/多久/几天, how many/how long) needs a passage
+   that states one (a number with a unit); a near-topic passage without any cannot answer it.
+3. A reranker's score, when one ran, against answer.min_relevance.
+Thresholds were measured on the dev sets (answerable questions against the same questions with their
+gold passage removed) and are written next to the settings in configs/default.yaml.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Mapping, Sequence
+
+from knowledge.types import RetrievedChunk
+
+_CN_NUM = "零〇一二两三四五六七八九十百千万亿半"
+_ASKS_QUANTITY = re.compile(
+    r"多少|多久|多长|多大|多高|多重|多远|几[天日年月周次个倍岁名人号]|百分之|比例|税率|利率"
+    r"|\bhow (many|much|long|old|far|often)\b|\bwhat (percentage|proportion|rate)\b", re.I)
+_QUANTITY = re.compile(
+    rf"([0-9０-９]+(\.[0-9]+)?|[{_CN_NUM}]+)\s*(日|天|年|个月|月|周岁|岁|周|小时|分钟|倍|%|％|元|次|人|名|个|公里|千米|米|"
+    rf"吨|公斤|千克|平方米|亩|层|项)|百分之|[{_CN_NUM}]+分之[{_CN_NUM}]+|[0-9]+\s*%"
+    r"|\b\d+(\.\d+)?\s*(days?|weeks?|months?|years?|hours?|minutes?|percent|%|dollars?|euros?|times)\b"
+    r"|\b(one|two|three|four|five|six|seven|eight|nine|ten|twelve|fourteen|fifteen|twenty|thirty|sixty|ninety)"
+    r"\s+(days?|weeks?|months?|years?|hours?)\b", re.I)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    refuse: bool
+    reason: str  # why, for logs and tests ("" when answered)
+
+
+def asks_quantity(question: str) -> bool:
+    return _ASKS_QUANTITY.search(question) is not None
+
+
+def states_quantity(text: str) -> bool:
+    return _QUANTITY.search(text) is not None
+
+
+@lru_cache(maxsize=1)
+def _general_idf() -> tuple[dict[str, float], float]:
+    """jieba's IDF table of general Chinese (in the jieba package): how informative a word is."""
+    import jieba.analyse
+
+    table = jieba.analyse.default_tfidf
+    return table.idf_freq, table.median_idf
+
+
+def _tokens(text: str) -> set[str]:
+    from app.text_tokens import tokens
+
+    return tokens(text)
+
+
+def coverage(question: str, chunks: Sequence[RetrievedChunk]) -> float:
+    """Best share of the question's information (words weighted by general IDF) found in one passage."""
+    q = _tokens(question)
+    if not q or not chunks:
+        return 0.0
+    idf, median = _general_idf()
+    weight = {w: idf.get(w, median) for w in q}
+    total = sum(weight.values())
+    return max(sum(weight[w] for w in q & _tokens(c.text)) / total for c in chunks)
+
+
+def similarity(chunks: Sequence[RetrievedChunk]) -> float | None:
+    """The best dense cosine among the passages, or None when no dense retriever scored them."""
+    scores = [c.hit.dense_score for c in chunks if c.hit is not None and c.hit.dense_score is not None]
+    return max(scores) if scores else None
+
+
+def judge(question: str, chunks: Sequence[RetrievedChunk], cfg: Mapping) -> Verdict:
+    """Refuse or answer, with the reason. `cfg` is the `answer:` settings."""
+    if not chunks:
+        return Verdict(True, "nothing retrieved")
+    top = list(chunks[:5])
+    min_rel = float(cfg.get("min_relevance", 0.0) or 0.0)
+    reranked = [c.hit.rerank_score for c in top if c.hit is not None and c.hit.rerank_score is not None]
+    if reranked and max(reranked) < min_rel:
+        return Verdict(True, f"rerank score {max(reranked):.3f} < {min_rel}")
+    cov = coverage(question, top)
+    floors = cfg.get("min_similarity") or {}
+    floor = floors.get(top[0].embedding_model) if isinstance(floors, Mapping) else None
+    sim = similarity(top)
+    if floor is not None and sim is not None:
+        if sim < float(floor) and cov < float(cfg.get("weak_match_coverage", 0.6)):
+            return Verdict(True, f"similarity {sim:.3f} < {floor} and coverage {cov:.2f}")
+    elif cov < float(cfg.get("min_coverage", 0.4)):
+        return Verdict(True, f"coverage {cov:.2f} < {cfg.get('min_coverage', 0.4)} (no calibrated similarity)")
+    if asks_quantity(question) and not any(states_quantity(c.text) for c in top[:3]):
+        return Verdict(True, "asks for a quantity that no passage states")
+    return Verdict(False, "")
