@@ -80,9 +80,32 @@ class AppContext:
             raise ApiError(409, f"knowledge base {name!r} already exists", "exists")
         if chunk_size is not None and chunk_overlap is not None and chunk_overlap >= chunk_size:
             raise ApiError(400, "chunk_overlap must be smaller than chunk_size", "bad_request")
+        if embedding_model:
+            self.check_remote_model(embedding_model.strip())
         self.backend.create_kb(name, embedding_model=embedding_model, chunk_size=chunk_size,
                                chunk_overlap=chunk_overlap)
         return self.backend.kb_info(name)
+
+    def check_remote_model(self, model: str) -> None:
+        """A request may not point a KB's embedder at a server the config file did not name.
+
+        `openai:<model>@<url>` sends every chunk of every document to `<url>`: from a request (API or
+        UI) only the configured `embedding.remote.base_url` is accepted, so a page or script that can
+        reach this server cannot make it ship a folder's text to a host of its choosing. Other hosts
+        are set in config.yaml or with the CLI (`zhida kb create --embedding-model ...`).
+        """
+        if not model.startswith("openai:") or model == (self.settings.get("embedding") or {}).get("model"):
+            return  # not remote, or the config file's own default
+        _, at, url = model[len("openai:"):].partition("@")
+        if not at:
+            return  # the configured server
+        configured = ((self.settings.get("embedding") or {}).get("remote") or {}).get("base_url") or ""
+        if not configured or _url_key(url) != _url_key(configured):
+            shown = configured or "none is set"
+            raise ApiError(403, f"refusing embedding server {url!r} from a request: knowledge bases created "
+                                f"through the server may only use the configured embedding.remote.base_url "
+                                f"({shown}); write openai:<model> to use it, or create the KB with the CLI",
+                           "remote_model_refused")
 
     def delete_kb(self, name: str) -> None:
         self.require_kb(name)
@@ -286,6 +309,18 @@ class AppContext:
                 tm.setdefault("retrieve", round(retrieve_ms, 2))
                 out["timings_ms"] = tm
                 yield {"type": "done", **out}
+
+
+def _url_key(url: str) -> tuple[str, str, int | None, str]:
+    """What makes two base URLs the same server: scheme, host, port (default made explicit), path."""
+    from urllib.parse import urlsplit
+
+    try:
+        p = urlsplit(url.strip())
+        port = p.port or {"http": 80, "https": 443}.get(p.scheme.lower())
+        return p.scheme.lower(), (p.hostname or "").lower(), port, p.path.rstrip("/")
+    except ValueError:
+        return ("", url, None, "")
 
 
 def chunk_dict(c: Any) -> dict[str, Any]:

@@ -31,7 +31,7 @@ def register(cli: typer.Typer) -> None:
         port = int(port or srv.get("port") or 7860)
         token = resolve_token(settings, token)
         check_bind(host, token)
-        app = create_app(settings, token=token)
+        app = create_app(settings, token=token, bind_host=host)
         _warm_up(settings)
         shown = f"[{host}]" if ":" in host else host
         typer.echo(f"Zhida serving on http://{shown}:{port}/  (API docs: /docs)" +
