@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from app.api.errors import ApiError
+from app.api.errors import ApiError, disk_full
 
 LLM_BACKENDS = ["extractive", "openai", "transformers", "llamacpp"]
 
@@ -21,6 +21,9 @@ def api_error(exc: Exception) -> ApiError | None:
     """The HTTP status for a knowledge-layer error (None: not a user error)."""
     from knowledge import errors as ke
 
+    full = disk_full(exc)
+    if full is not None:
+        return full
     table = [(ke.KBNotFound, 404, "not_found"), (ke.DocumentNotFound, 404, "not_found"),
              (ke.KBExists, 409, "exists"), (ke.KBBusy, 409, "busy"), (ke.InvalidName, 400, "bad_request"),
              (ke.SettingsMismatch, 409, "settings_mismatch"), (ke.SchemaError, 500, "schema_error"),
@@ -40,6 +43,8 @@ def _translated(fn):
             raise
         except Exception as exc:
             err = api_error(exc)
+            if err is None and isinstance(args[0] if args else None, Backend):
+                err = args[0].gone_while_running(args[1] if len(args) > 1 else kwargs.get("name"), exc)
             if err is None:
                 raise
             raise err from exc
@@ -52,6 +57,24 @@ class Backend:
         self._llms: dict[str, Any] = {}
         self._llm_lock = threading.Lock()
         self._catalog = None
+
+    def gone_while_running(self, name: Any, exc: Exception) -> ApiError | None:
+        """A request that was in flight while its KB was deleted (or closed for a rebuild) meets a closed
+        SQLite handle or vanished files: that is 404/409 with a reason, not a 500."""
+        import sqlite3
+
+        if not isinstance(name, str) or not name:
+            return None
+        try:
+            exists = self.catalog.exists(name)
+        except Exception:
+            exists = False
+        if not exists:
+            return ApiError(404, f"knowledge base {name!r} was deleted while this request was running", "not_found")
+        if isinstance(exc, sqlite3.ProgrammingError) and "closed" in str(exc):
+            return ApiError(409, f"knowledge base {name!r} was closed (deleted, recreated or rebuilt) while this "
+                                 "request was running; try again", "busy")
+        return None
 
     # ---- wiring -----------------------------------------------------------------------
     @property

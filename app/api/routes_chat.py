@@ -67,12 +67,26 @@ def _stream_events(events: Iterator[dict]) -> Iterator[str]:
         yield sse("error", {"type": "error", **error_body(f"{type(exc).__name__}: {exc}", "internal_error")})
 
 
-def _openai_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # [{"type": "text", "text": ...}, ...]
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return str(content or "")
+def _openai_text(content: Any, index: int) -> str:
+    """A message's text: a string, null (no text) or OpenAI's list of parts; text parts must hold strings.
+
+    Anything else is the client's mistake and gets a 400 in OpenAI's error shape, not a TypeError 500.
+    """
+    if content is None or isinstance(content, str):
+        return content or ""
+    if isinstance(content, list):  # [{"type": "text", "text": ...}, {"type": "image_url", ...}]
+        texts = []
+        for j, part in enumerate(content):
+            if not isinstance(part, dict):
+                raise ApiError(400, f"messages[{index}].content[{j}] must be an object like "
+                                    '{"type": "text", "text": "..."}', "invalid_request_error")
+            if part.get("type", "text") == "text":
+                if not isinstance(part.get("text"), str):
+                    raise ApiError(400, f"messages[{index}].content[{j}].text must be a string", "invalid_request_error")
+                texts.append(part["text"])
+        return "".join(texts)
+    raise ApiError(400, f"messages[{index}].content must be a string or a list of text parts, "
+                        f"not {type(content).__name__}", "invalid_request_error")
 
 
 def build_router(ctx: AppContext) -> APIRouter:
@@ -114,7 +128,7 @@ def build_router(ctx: AppContext) -> APIRouter:
         if not body.model.startswith("zhida:") or not body.model[len("zhida:"):]:
             raise ApiError(404, f"unknown model {body.model!r}: use zhida:<kb> (see /v1/models)", "model_not_found")
         kb = body.model[len("zhida:"):]
-        msgs = [(m.role, _openai_text(m.content)) for m in body.messages]
+        msgs = [(m.role, _openai_text(m.content, i)) for i, m in enumerate(body.messages)]
         user_idx = max((i for i, (role, _) in enumerate(msgs) if role == "user"), default=None)
         if user_idx is None or not msgs[user_idx][1].strip():
             raise ApiError(400, "messages must contain a user message with the question", "bad_request")
