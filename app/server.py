@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from app.api import create_api
 from app.api.auth import TokenMiddleware
-from app.api.limits import BodyLimitMiddleware
+from app.api.limits import BodyLimitMiddleware, BodyTimeoutMiddleware
 from app.api.origin import OriginGuard
 from app.api.context import AppContext
 from app.errors import UserError
@@ -73,6 +73,7 @@ def create_app(settings: dict[str, Any], *, token: str | None = None, ui: bool =
     limits = ctx.upload_limits()
     app.add_middleware(BodyLimitMiddleware, max_bytes=int(float(srv.get("max_request_kb", 1024)) * 1024),
                        upload_max_bytes=limits["max_bytes"] * limits["max_files"] + 1024 * 1024)
+    app.add_middleware(BodyTimeoutMiddleware, timeout_s=float(srv.get("body_timeout_s", 30)))
     if token:  # nothing is read before the token is checked ...
         app.add_middleware(TokenMiddleware, token=token)
     # ... except the Host and Origin headers: a page on another origin is refused even with a cookie

@@ -36,7 +36,10 @@ def register(cli: typer.Typer) -> None:
         shown = f"[{host}]" if ":" in host else host
         typer.echo(f"Zhida serving on http://{shown}:{port}/  (API docs: /docs)" +
                    ("  — access token required" if token else ""), err=True)
-        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
+        from app.api.serving import uvicorn_config
+
+        config = uvicorn_config(app, settings, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
+        uvicorn.Server(config).run()
 
 
 def _warm_up(settings) -> None:
