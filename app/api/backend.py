@@ -175,9 +175,13 @@ class Backend:
     def answer_stream(self, question: str, chunks, *, history: list[dict], llm: str | None) -> Iterator[tuple[str, Any]]:
         from app.answering import answer_stream
 
-        for ev in answer_stream(question, chunks, llm=self._llm(llm), history=history, settings=self.settings):
-            kind = getattr(ev, "kind", None) or getattr(ev, "type", None)
-            if kind == "token":
-                yield "token", getattr(ev, "text", "")
-            elif kind == "done":
-                yield "done", getattr(ev, "answer", ev)
+        events = answer_stream(question, chunks, llm=self._llm(llm), history=history, settings=self.settings)
+        try:
+            for ev in events:
+                kind = getattr(ev, "kind", None) or getattr(ev, "type", None)
+                if kind == "token":
+                    yield "token", getattr(ev, "text", "")
+                elif kind == "done":
+                    yield "done", getattr(ev, "answer", ev)
+        finally:
+            events.close()

@@ -299,16 +299,21 @@ class AppContext:
         return self._events(stream, retrieve_ms)
 
     def _events(self, stream, retrieve_ms: float) -> Iterator[dict[str, Any]]:
-        for kind, value in stream:
-            if kind == "token":
-                if value:
-                    yield {"type": "token", "text": value}
-            elif kind == "done":
-                out = answer_dict(value)
-                tm = dict(out.get("timings_ms") or {})
-                tm.setdefault("retrieve", round(retrieve_ms, 2))
-                out["timings_ms"] = tm
-                yield {"type": "done", **out}
+        try:
+            for kind, value in stream:
+                if kind == "token":
+                    if value:
+                        yield {"type": "token", "text": value}
+                elif kind == "done":
+                    out = answer_dict(value)
+                    tm = dict(out.get("timings_ms") or {})
+                    tm.setdefault("retrieve", round(retrieve_ms, 2))
+                    out["timings_ms"] = tm
+                    yield {"type": "done", **out}
+        finally:  # closed early (the client left): the model's stream closes with it, now, not at GC
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
 
 
 def _url_key(url: str) -> tuple[str, str, int | None, str]:

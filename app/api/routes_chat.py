@@ -4,8 +4,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Any, Iterator, Literal, Optional
+from typing import Any, AsyncIterator, Iterator, Literal, Optional
 
+import anyio
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -57,6 +58,35 @@ def sse(event: str, data: dict) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
+def _close(gen: Any) -> None:
+    close = getattr(gen, "close", None)
+    if close is not None:
+        close()
+
+
+_END = object()
+
+
+async def closing_stream(gen: Iterator[str]) -> AsyncIterator[str]:
+    """Run a sync generator in worker threads and close it as soon as the client goes away.
+
+    Starlette cancels the response when the client disconnects but leaves a sync iterator to the
+    garbage collector, so the answer generator (and the upstream model's HTTP stream inside it) went
+    on generating for a client that had left. Closing it raises GeneratorExit down the chain, which
+    closes the upstream request; it lands as soon as the worker's current `next()` returns (the next
+    token, or the model client's own timeout).
+    """
+    try:
+        while True:
+            item = await anyio.to_thread.run_sync(next, gen, _END)
+            if item is _END:
+                return
+            yield item
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(_close, gen)
+
+
 def _stream_events(events: Iterator[dict]) -> Iterator[str]:
     try:
         for ev in events:
@@ -65,6 +95,8 @@ def _stream_events(events: Iterator[dict]) -> Iterator[str]:
         yield sse("error", {"type": "error", **error_body(exc.message, exc.type)})
     except Exception as exc:  # the stream has started: report in-band
         yield sse("error", {"type": "error", **error_body(f"{type(exc).__name__}: {exc}", "internal_error")})
+    finally:
+        _close(events)
 
 
 def _openai_text(content: Any, index: int) -> str:
@@ -104,7 +136,7 @@ def build_router(ctx: AppContext) -> APIRouter:
         events = ctx.chat_events(name, body.question, history=history, k=body.k, mode=body.mode,
                                  rerank=body.rerank, llm=body.llm)
         if body.stream:
-            return StreamingResponse(_stream_events(events), media_type="text/event-stream",
+            return StreamingResponse(closing_stream(_stream_events(events)), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         final = None
         for ev in events:
@@ -170,8 +202,11 @@ def build_router(ctx: AppContext) -> APIRouter:
                 yield f"data: {json.dumps(error_body(exc.message, exc.type), ensure_ascii=False)}\n\n"
             except Exception as exc:
                 yield f"data: {json.dumps(error_body(f'{type(exc).__name__}: {exc}', 'internal_error'))}\n\n"
+            finally:
+                _close(events)
             yield "data: [DONE]\n\n"
 
-        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        return StreamingResponse(closing_stream(stream()), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
 
     return r
