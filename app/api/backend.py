@@ -42,9 +42,13 @@ def _translated(fn):
         except ApiError:
             raise
         except Exception as exc:
+            from knowledge.errors import KBError
+
             err = api_error(exc)
-            if err is None and isinstance(args[0] if args else None, Backend):
-                err = args[0].gone_while_running(args[1] if len(args) > 1 else kwargs.get("name"), exc)
+            if not isinstance(exc, KBError) and isinstance(args[0] if args else None, Backend):
+                # a KB deleted under a running request fails in odd ways (a closed handle, cache files
+                # half gone: ValueError from numpy): the vanished KB is the reason to report
+                err = args[0].gone_while_running(args[1] if len(args) > 1 else kwargs.get("name"), exc) or err
             if err is None:
                 raise
             raise err from exc
