@@ -34,7 +34,12 @@ def api_error(exc: Exception) -> ApiError | None:
     return None
 
 
-def _translated(fn):
+def _translated(fn=None, *, gone: bool = True):
+    """Knowledge-layer errors -> ApiError. `gone`: a failure of a request whose KB vanished under it is
+    reported as that (off for create, where the KB not existing yet is the point)."""
+    if fn is None:
+        return functools.partial(_translated, gone=gone)
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
@@ -45,7 +50,8 @@ def _translated(fn):
             from knowledge.errors import KBError
 
             err = api_error(exc)
-            if not isinstance(exc, KBError) and isinstance(args[0] if args else None, Backend):
+            if (gone and not isinstance(exc, KBError) and (err is None or err.type == "bad_request")
+                    and isinstance(args[0] if args else None, Backend)):
                 # a KB deleted under a running request fails in odd ways (a closed handle, cache files
                 # half gone: ValueError from numpy): the vanished KB is the reason to report
                 err = args[0].gone_while_running(args[1] if len(args) > 1 else kwargs.get("name"), exc) or err
@@ -120,7 +126,7 @@ class Backend:
     def kb_info(self, name: str) -> dict[str, Any]:
         return dict(self._open(name).stats())
 
-    @_translated
+    @_translated(gone=False)
     def create_kb(self, name: str, *, embedding_model=None, chunk_size=None, chunk_overlap=None) -> None:
         self.catalog.create(name, embedding_model=embedding_model, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
 

@@ -188,3 +188,4 @@ def test_upload_on_a_full_disk_is_507_not_the_clients_fault(small_disk, monkeypa
         os.unlink(filler)
         r = c.post("/api/kbs/kb/documents", files=[("files", ("big.txt", TEXT, "text/plain"))])
         assert r.status_code == 202
+        assert _wait(c, r.json()["job_id"])["status"] == "done"  # nothing keeps writing after the unmount

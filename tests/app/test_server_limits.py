@@ -82,6 +82,10 @@ def test_stalled_connections_do_not_starve_health_search_or_upload(settings):
                            timeout=10)
             assert r.status_code == 202
             assert time.monotonic() - t0 < 10
+            job = r.json()["job_id"]
+            while httpx.get(f"{base}/api/jobs/{job}", timeout=10).json()["status"] not in ("done", "failed"):
+                assert time.monotonic() - t0 < 60
+                time.sleep(0.05)
             closed, answers = _closed_within(stalled, 15)
             assert closed == len(stalled), f"only {closed} of {len(stalled)} stalled connections were closed"
             assert any(a.startswith(b"HTTP/1.1 408") for a in answers)
