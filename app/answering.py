@@ -223,8 +223,10 @@ def answer_stream(question: str, chunks: Sequence[RetrievedChunk], *, llm=None, 
     parts: list[str] = []
     shown = CitationFilter(len(chunks))
     messages = build_messages(question, chunks, max_chars, history, int(cfg.get("max_history_turns", 6)))
+    pieces = None
     try:
-        for piece in llm.stream(messages):
+        pieces = llm.stream(messages)
+        for piece in pieces:
             parts.append(piece)
             visible = shown.feed(piece)
             if visible:
@@ -236,6 +238,10 @@ def answer_stream(question: str, chunks: Sequence[RetrievedChunk], *, llm=None, 
         yield Event("error", text=str(exc))
     except Exception as exc:  # a backend bug must not take the chat session down
         yield Event("error", text=f"{llm.name} failed: {type(exc).__name__}: {exc}")
+    finally:  # a listener that stops early stops the model too (closes its HTTP stream or generation)
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()
     text = "".join(parts).strip()
     refused = not text or text.startswith(REFUSAL[lang].rstrip("。.")) or REFUSAL["en"].rstrip(".") in text
     cleaned, cites = map_citations(text, chunks)

@@ -81,7 +81,9 @@ Work = Callable[[Job], None]
 class JobRunner:
     """Thread pool with a per-KB queue, so one KB never has two writers from this process."""
 
-    def __init__(self, max_workers: int = 2, keep_finished: int = 200):
+    def __init__(self, max_workers: int = 2, keep_finished: int = 200,
+                 on_finished: Callable[[Job], None] | None = None):
+        self.on_finished = on_finished  # called with each job once it is done or failed (the journal)
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="zhida-job")
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._work: dict[str, Work] = {}
@@ -92,9 +94,13 @@ class JobRunner:
         self._closed = False
 
     # -- submitting and reading -------------------------------------------------
+    @staticmethod
+    def new_id() -> str:
+        return uuid.uuid4().hex[:16]
+
     def submit(self, kb: str, kind: str, work: Work, *, total: int = 0, meta: dict[str, Any] | None = None,
-               files: list[dict[str, Any]] | None = None) -> Job:
-        job = Job(id=uuid.uuid4().hex[:16], kb=kb, kind=kind, total=total, meta=dict(meta or {}),
+               files: list[dict[str, Any]] | None = None, job_id: str | None = None) -> Job:
+        job = Job(id=job_id or self.new_id(), kb=kb, kind=kind, total=total, meta=dict(meta or {}),
                   files=list(files or []))
         with self._lock:
             if self._closed:
@@ -181,6 +187,12 @@ class JobRunner:
             with self._lock:
                 job.finished = time.time()
                 job.current = ""
+            if self.on_finished is not None:
+                try:
+                    self.on_finished(job)
+                except Exception:  # recording must not wedge the queue
+                    log.warning("could not record the end of job %s", job_id, exc_info=True)
+            with self._lock:
                 self._busy.discard(job.kb)
                 self._start_next(job.kb)
 

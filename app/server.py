@@ -2,8 +2,9 @@
 OpenAPI docs (/docs) and the Gradio UI mounted at /.
 
 Loopback-only by default; any other bind address needs an access token, which
-is then checked on every request (see app.api.auth). CORS stays closed unless
-`server.cors_origins` lists origins.
+is then checked on every request (see app.api.auth). Outermost, app.api.origin
+answers only to this server's own Host names and refuses writes from other
+origins; CORS stays closed unless `server.cors_origins` lists origins.
 """
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from fastapi import FastAPI
 
 from app.api import create_api
 from app.api.auth import TokenMiddleware
-from app.api.limits import BodyLimitMiddleware
+from app.api.limits import BodyLimitMiddleware, BodyTimeoutMiddleware
+from app.api.origin import OriginGuard
 from app.api.context import AppContext
 from app.errors import UserError
 
@@ -46,7 +48,7 @@ def check_bind(host: str, token: str | None) -> None:
 
 
 def create_app(settings: dict[str, Any], *, token: str | None = None, ui: bool = True,
-               context: AppContext | None = None) -> FastAPI:
+               context: AppContext | None = None, bind_host: str | None = None) -> FastAPI:
     """The whole server as one ASGI app (tests use it with TestClient, `zhida serve` with uvicorn)."""
     ctx = context or AppContext(settings)
     app = create_api(ctx)
@@ -71,6 +73,10 @@ def create_app(settings: dict[str, Any], *, token: str | None = None, ui: bool =
     limits = ctx.upload_limits()
     app.add_middleware(BodyLimitMiddleware, max_bytes=int(float(srv.get("max_request_kb", 1024)) * 1024),
                        upload_max_bytes=limits["max_bytes"] * limits["max_files"] + 1024 * 1024)
-    if token:  # outermost: nothing is read before the token is checked
+    app.add_middleware(BodyTimeoutMiddleware, timeout_s=float(srv.get("body_timeout_s", 30)))
+    if token:  # nothing is read before the token is checked ...
         app.add_middleware(TokenMiddleware, token=token)
+    # ... except the Host and Origin headers: a page on another origin is refused even with a cookie
+    app.add_middleware(OriginGuard, bind_host=bind_host or srv.get("host"),
+                       allowed_hosts=srv.get("allowed_hosts") or [], cors_origins=origins)
     return app

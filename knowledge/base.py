@@ -354,8 +354,11 @@ class KnowledgeBase(KnowledgeBaseCore):
         return [caches.index_text(rows[i]["text"], rows[i]["heading_path"]) if i in rows else "" for i in row_ids]
 
     def close(self) -> None:
-        self.closed = True
-        self.conn.close()
+        # under the DB lock: closing the connection while another thread's query runs on it crashes
+        # the process inside SQLite (a server request racing `kb delete`)
+        with self._db_lock:
+            self.closed = True
+            self.conn.close()
 
 
 class _LazyEmbedder:

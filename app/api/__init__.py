@@ -28,8 +28,17 @@ def create_api(ctx: AppContext) -> FastAPI:
     app.include_router(routes_kb.build_router(ctx))
     app.include_router(routes_chat.build_router(ctx))
 
+    @app.on_event("startup")
+    def _resume_jobs() -> None:
+        from app.api.recovery import recover
+
+        recover(ctx)
+
     @app.on_event("shutdown")
     def _stop_jobs() -> None:
+        from app.api.recovery import release
+
         ctx.jobs.shutdown(wait=False)
+        release(ctx)
 
     return app

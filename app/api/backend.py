@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from app.api.errors import ApiError
+from app.api.errors import ApiError, disk_full
 
 LLM_BACKENDS = ["extractive", "openai", "transformers", "llamacpp"]
 
@@ -21,6 +21,9 @@ def api_error(exc: Exception) -> ApiError | None:
     """The HTTP status for a knowledge-layer error (None: not a user error)."""
     from knowledge import errors as ke
 
+    full = disk_full(exc)
+    if full is not None:
+        return full
     table = [(ke.KBNotFound, 404, "not_found"), (ke.DocumentNotFound, 404, "not_found"),
              (ke.KBExists, 409, "exists"), (ke.KBBusy, 409, "busy"), (ke.InvalidName, 400, "bad_request"),
              (ke.SettingsMismatch, 409, "settings_mismatch"), (ke.SchemaError, 500, "schema_error"),
@@ -31,7 +34,12 @@ def api_error(exc: Exception) -> ApiError | None:
     return None
 
 
-def _translated(fn):
+def _translated(fn=None, *, gone: bool = True):
+    """Knowledge-layer errors -> ApiError. `gone`: a failure of a request whose KB vanished under it is
+    reported as that (off for create, where the KB not existing yet is the point)."""
+    if fn is None:
+        return functools.partial(_translated, gone=gone)
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
@@ -39,7 +47,14 @@ def _translated(fn):
         except ApiError:
             raise
         except Exception as exc:
+            from knowledge.errors import KBError
+
             err = api_error(exc)
+            if (gone and not isinstance(exc, KBError) and (err is None or err.type == "bad_request")
+                    and isinstance(args[0] if args else None, Backend)):
+                # a KB deleted under a running request fails in odd ways (a closed handle, cache files
+                # half gone: ValueError from numpy): the vanished KB is the reason to report
+                err = args[0].gone_while_running(args[1] if len(args) > 1 else kwargs.get("name"), exc) or err
             if err is None:
                 raise
             raise err from exc
@@ -52,6 +67,24 @@ class Backend:
         self._llms: dict[str, Any] = {}
         self._llm_lock = threading.Lock()
         self._catalog = None
+
+    def gone_while_running(self, name: Any, exc: Exception) -> ApiError | None:
+        """A request that was in flight while its KB was deleted (or closed for a rebuild) meets a closed
+        SQLite handle or vanished files: that is 404/409 with a reason, not a 500."""
+        import sqlite3
+
+        if not isinstance(name, str) or not name:
+            return None
+        try:
+            exists = self.catalog.exists(name)
+        except Exception:
+            exists = False
+        if not exists:
+            return ApiError(404, f"knowledge base {name!r} was deleted while this request was running", "not_found")
+        if isinstance(exc, sqlite3.ProgrammingError) and "closed" in str(exc):
+            return ApiError(409, f"knowledge base {name!r} was closed (deleted, recreated or rebuilt) while this "
+                                 "request was running; try again", "busy")
+        return None
 
     # ---- wiring -----------------------------------------------------------------------
     @property
@@ -93,7 +126,7 @@ class Backend:
     def kb_info(self, name: str) -> dict[str, Any]:
         return dict(self._open(name).stats())
 
-    @_translated
+    @_translated(gone=False)
     def create_kb(self, name: str, *, embedding_model=None, chunk_size=None, chunk_overlap=None) -> None:
         self.catalog.create(name, embedding_model=embedding_model, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
 
@@ -152,9 +185,13 @@ class Backend:
     def answer_stream(self, question: str, chunks, *, history: list[dict], llm: str | None) -> Iterator[tuple[str, Any]]:
         from app.answering import answer_stream
 
-        for ev in answer_stream(question, chunks, llm=self._llm(llm), history=history, settings=self.settings):
-            kind = getattr(ev, "kind", None) or getattr(ev, "type", None)
-            if kind == "token":
-                yield "token", getattr(ev, "text", "")
-            elif kind == "done":
-                yield "done", getattr(ev, "answer", ev)
+        events = answer_stream(question, chunks, llm=self._llm(llm), history=history, settings=self.settings)
+        try:
+            for ev in events:
+                kind = getattr(ev, "kind", None) or getattr(ev, "type", None)
+                if kind == "token":
+                    yield "token", getattr(ev, "text", "")
+                elif kind == "done":
+                    yield "done", getattr(ev, "answer", ev)
+        finally:
+            events.close()

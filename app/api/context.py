@@ -14,17 +14,24 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from app.api.errors import ApiError
+from app.api.shapes import answer_dict, chunk_dict, url_key
 from app.api.uploads import SavedUpload
+from app.config import zhida_home
 from app.jobs import Job, JobRunner
+from app.journal import JobJournal
 
 UPLOADS = "uploads"
 STAGING = ".incoming"
 
 
 class AppContext:
-    def __init__(self, settings: dict[str, Any], *, jobs: JobRunner | None = None, backend: Any = None):
+    def __init__(self, settings: dict[str, Any], *, jobs: JobRunner | None = None, backend: Any = None,
+                 journal: JobJournal | None = None):
         self.settings = settings
+        self.journal = journal or JobJournal(zhida_home() / "server" / "jobs.sqlite")
         self.jobs = jobs or JobRunner(max_workers=2)
+        if self.jobs.on_finished is None:
+            self.jobs.on_finished = lambda job: self.journal.finished(job.id, job.to_dict())
         if backend is None:
             from app.api.backend import Backend
 
@@ -80,9 +87,32 @@ class AppContext:
             raise ApiError(409, f"knowledge base {name!r} already exists", "exists")
         if chunk_size is not None and chunk_overlap is not None and chunk_overlap >= chunk_size:
             raise ApiError(400, "chunk_overlap must be smaller than chunk_size", "bad_request")
+        if embedding_model:
+            self.check_remote_model(embedding_model.strip())
         self.backend.create_kb(name, embedding_model=embedding_model, chunk_size=chunk_size,
                                chunk_overlap=chunk_overlap)
         return self.backend.kb_info(name)
+
+    def check_remote_model(self, model: str) -> None:
+        """A request may not point a KB's embedder at a server the config file did not name.
+
+        `openai:<model>@<url>` sends every chunk of every document to `<url>`: from a request (API or
+        UI) only the configured `embedding.remote.base_url` is accepted, so a page or script that can
+        reach this server cannot make it ship a folder's text to a host of its choosing. Other hosts
+        are set in config.yaml or with the CLI (`zhida kb create --embedding-model ...`).
+        """
+        if not model.startswith("openai:") or model == (self.settings.get("embedding") or {}).get("model"):
+            return  # not remote, or the config file's own default
+        _, at, url = model[len("openai:"):].partition("@")
+        if not at:
+            return  # the configured server
+        configured = ((self.settings.get("embedding") or {}).get("remote") or {}).get("base_url") or ""
+        if not configured or url_key(url) != url_key(configured):
+            shown = configured or "none is set"
+            raise ApiError(403, f"refusing embedding server {url!r} from a request: knowledge bases created "
+                                f"through the server may only use the configured embedding.remote.base_url "
+                                f"({shown}); write openai:<model> to use it, or create the KB with the CLI",
+                           "remote_model_refused")
 
     def delete_kb(self, name: str) -> None:
         self.require_kb(name)
@@ -139,27 +169,64 @@ class AppContext:
 
     # ---- ingest jobs -------------------------------------------------------------------
     def start_upload_job(self, name: str, saved: list[SavedUpload], rejected: list[dict] | None = None) -> Job:
-        staging = saved[0].path.parent if saved else None
+        """Journal the accepted files (app.journal), then queue their ingest; the caller answers 202."""
+        files = [{"name": s.name, "original": s.original_name, "staged": str(s.path)} for s in saved]
+        params = {"files": files, "rejected": list(rejected or [])}
+        job_id = self.jobs.new_id()
+        self.journal.accepted(job_id, name, "upload", params)
+        return self._submit(job_id, name, "upload", params)
+
+    def _submit(self, job_id: str, name: str, kind: str, params: dict[str, Any], resumed: bool = False) -> Job:
+        """Queue a journaled job (new, or resumed after a restart under the same id)."""
+        extra = {"resumed": True} if resumed else {}
+        if kind == "folder":
+            target = Path(params["path"])
+
+            def folder_work(job: Job) -> None:
+                self._run_ingest(job, name, [target.resolve()], {}, rebuild=bool(params.get("rebuild")))
+
+            return self.jobs.submit(name, "folder", folder_work, job_id=job_id, meta={"path": str(target), **extra})
+        files, rejected = params["files"], list(params.get("rejected") or [])
         uploads = self.uploads_dir(name)
-        names = {s.name: s.original_name for s in saved}
+        names = {f["name"]: f["original"] for f in files}
 
         def work(job: Job) -> None:
+            staged = [Path(f["staged"]) for f in files]
             try:
-                if not saved:
-                    self.jobs.update(job, summary={"failed": len(rejected or [])})
+                if not files:
+                    self.jobs.update(job, summary={"failed": len(rejected)})
                     return
                 final: list[Path] = []
-                for s in saved:  # into place under the KB's uploads folder; same name = same document
-                    dest = uploads / s.name
-                    os.replace(s.path, dest)
-                    final.append(dest)
-                self._run_ingest(job, name, final, names, extra_rows=rejected or [])
+                lost: list[dict] = []
+                for f, src in zip(files, staged):  # into place under uploads/; same name = same document
+                    dest = uploads / f["name"]
+                    if src.exists():
+                        os.replace(src, dest)
+                    elif not dest.exists():  # neither staged nor moved: gone while the server was down
+                        lost.append({"name": f["original"], "path": f["original"], "status": "failed", "chunks": 0,
+                                     "reason": "the uploaded file was lost before it was indexed; upload it again",
+                                     "error_kind": "lost"})
+                        continue
+                    final.append(dest)  # moved now, or by the run a crash interrupted
+                if final:
+                    self._run_ingest(job, name, final, names, extra_rows=rejected + lost)
+                else:
+                    self.jobs.update(job, files=rejected + lost, summary={"failed": len(rejected + lost)})
             finally:
-                if staging is not None:
-                    shutil.rmtree(staging, ignore_errors=True)
+                for folder in {p.parent for p in staged}:
+                    shutil.rmtree(folder, ignore_errors=True)
 
-        return self.jobs.submit(name, "upload", work, total=len(saved), files=list(rejected or []),
-                                meta={"files": [s.original_name for s in saved]})
+        return self.jobs.submit(name, "upload", work, total=len(files), files=list(rejected), job_id=job_id,
+                                meta={"files": [f["original"] for f in files], **extra})
+
+    def job_snapshot(self, job_id: str) -> dict[str, Any] | None:
+        """A job of this run, or one the journal kept from before the last restart."""
+        return self.jobs.snapshot(job_id) or self.journal.snapshot(job_id)
+
+    def recent_jobs(self, kb: str | None = None) -> list[dict[str, Any]]:
+        live = [j.to_dict() for j in reversed(self.jobs.jobs(kb))]
+        ids = {j["id"] for j in live}
+        return live + [j for j in self.journal.finished_jobs(kb) if j.get("id") not in ids]
 
     def start_upload_job_from_paths(self, name: str, paths: list[str]) -> Job:
         """The web UI's uploads (already on disk in Gradio's cache): same checks, same job."""
@@ -211,11 +278,10 @@ class AppContext:
         if not target.exists():
             raise ApiError(400, f"{path} does not exist on the server", "bad_request")
         self.check_not_locked_elsewhere(name)
-
-        def work(job: Job) -> None:
-            self._run_ingest(job, name, [target.resolve()], {}, rebuild=rebuild)
-
-        return self.jobs.submit(name, "folder", work, meta={"path": str(target)})
+        params = {"path": str(target), "rebuild": bool(rebuild)}
+        job_id = self.jobs.new_id()
+        self.journal.accepted(job_id, name, "folder", params)
+        return self._submit(job_id, name, "folder", params)
 
     def _run_ingest(self, job: Job, name: str, paths: list[Path], names: dict[str, str], rebuild: bool = False,
                     extra_rows: list[dict] | None = None) -> None:
@@ -276,61 +342,18 @@ class AppContext:
         return self._events(stream, retrieve_ms)
 
     def _events(self, stream, retrieve_ms: float) -> Iterator[dict[str, Any]]:
-        for kind, value in stream:
-            if kind == "token":
-                if value:
-                    yield {"type": "token", "text": value}
-            elif kind == "done":
-                out = answer_dict(value)
-                tm = dict(out.get("timings_ms") or {})
-                tm.setdefault("retrieve", round(retrieve_ms, 2))
-                out["timings_ms"] = tm
-                yield {"type": "done", **out}
-
-
-def chunk_dict(c: Any) -> dict[str, Any]:
-    hit = getattr(c, "hit", None)
-    source = str(getattr(c, "source", ""))
-    out = {
-        "chunk_id": str(getattr(c, "chunk_id", "")),
-        "text": getattr(c, "text", ""),
-        "source": source,
-        "name": Path(source.replace("\\", "/")).name or source,
-        "page": getattr(c, "page", None),
-        "page_end": getattr(c, "page_end", None),
-        "heading": " > ".join(getattr(c, "heading_path", ()) or ()),
-        "score": float(getattr(c, "score", 0.0)),
-    }
-    if hit is not None:
-        out["found_by"] = list(getattr(hit, "found_by", ()) or ())
-        out["scores"] = {k: getattr(hit, k) for k in ("dense_score", "sparse_score", "fused_score", "rerank_score")
-                         if getattr(hit, k, None) is not None}
-    return out
-
-
-def answer_dict(ans: Any) -> dict[str, Any]:
-    """The `zhida ask --json` shape from an Answer value (or a dict already in that shape)."""
-    if isinstance(ans, dict):
-        data = dict(ans)
-    elif hasattr(ans, "to_dict"):
-        data = ans.to_dict()
-    else:
-        data = {"answer": getattr(ans, "text", ""), "mode": getattr(ans, "mode", ""),
-                "refused": bool(getattr(ans, "refused", False)),
-                "citations": list(getattr(ans, "citations", []) or []),
-                "timings_ms": dict(getattr(ans, "timings_ms", {}) or {})}
-    if "answer" not in data and "text" in data:
-        data["answer"] = data.pop("text")
-    cites = []
-    for i, c in enumerate(data.get("citations") or [], 1):
-        if not isinstance(c, dict):
-            cd = chunk_dict(getattr(c, "chunk", c))
-            cd["n"] = getattr(c, "n", None) or getattr(c, "number", None) or i
-            c = cd
-        c = dict(c)
-        c.setdefault("n", i)
-        src = str(c.get("source", ""))
-        c.setdefault("name", Path(src.replace("\\", "/")).name or src)
-        cites.append(c)
-    return {"answer": data.get("answer", ""), "mode": data.get("mode", ""), "refused": bool(data.get("refused")),
-            "citations": cites, "timings_ms": dict(data.get("timings_ms") or {})}
+        try:
+            for kind, value in stream:
+                if kind == "token":
+                    if value:
+                        yield {"type": "token", "text": value}
+                elif kind == "done":
+                    out = answer_dict(value)
+                    tm = dict(out.get("timings_ms") or {})
+                    tm.setdefault("retrieve", round(retrieve_ms, 2))
+                    out["timings_ms"] = tm
+                    yield {"type": "done", **out}
+        finally:  # closed early (the client left): the model's stream closes with it, now, not at GC
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()

@@ -16,6 +16,7 @@ _DEFAULT_TYPES = {
     415: "unsupported_type",
     422: "bad_request",
     500: "internal_error",
+    507: "disk_full",
 }
 
 
@@ -27,6 +28,26 @@ class ApiError(Exception):
         self.status = status
         self.message = message
         self.type = type_ or _DEFAULT_TYPES.get(status, "error")
+
+
+def disk_full(exc: BaseException) -> ApiError | None:
+    """507 for a full disk or quota (OSError ENOSPC/EDQUOT, SQLite's "database or disk is full").
+
+    The client did nothing wrong and retrying after space is freed works, so this is neither a 400 nor
+    an anonymous 500.
+    """
+    import errno
+    import sqlite3
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:  # the cause may be wrapped (KBError from OSError ...)
+        seen.add(id(exc))
+        full = (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or (
+            isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower())
+        if full:
+            return ApiError(507, f"the server's disk is full ({exc}); free some space and try again", "disk_full")
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def error_body(message: str, type_: str) -> dict:

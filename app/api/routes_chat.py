@@ -4,8 +4,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Any, Iterator, Literal, Optional
+from typing import Any, AsyncIterator, Iterator, Literal, Optional
 
+import anyio
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -57,6 +58,35 @@ def sse(event: str, data: dict) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
+def _close(gen: Any) -> None:
+    close = getattr(gen, "close", None)
+    if close is not None:
+        close()
+
+
+_END = object()
+
+
+async def closing_stream(gen: Iterator[str]) -> AsyncIterator[str]:
+    """Run a sync generator in worker threads and close it as soon as the client goes away.
+
+    Starlette cancels the response when the client disconnects but leaves a sync iterator to the
+    garbage collector, so the answer generator (and the upstream model's HTTP stream inside it) went
+    on generating for a client that had left. Closing it raises GeneratorExit down the chain, which
+    closes the upstream request; it lands as soon as the worker's current `next()` returns (the next
+    token, or the model client's own timeout).
+    """
+    try:
+        while True:
+            item = await anyio.to_thread.run_sync(next, gen, _END)
+            if item is _END:
+                return
+            yield item
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(_close, gen)
+
+
 def _stream_events(events: Iterator[dict]) -> Iterator[str]:
     try:
         for ev in events:
@@ -65,14 +95,30 @@ def _stream_events(events: Iterator[dict]) -> Iterator[str]:
         yield sse("error", {"type": "error", **error_body(exc.message, exc.type)})
     except Exception as exc:  # the stream has started: report in-band
         yield sse("error", {"type": "error", **error_body(f"{type(exc).__name__}: {exc}", "internal_error")})
+    finally:
+        _close(events)
 
 
-def _openai_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # [{"type": "text", "text": ...}, ...]
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return str(content or "")
+def _openai_text(content: Any, index: int) -> str:
+    """A message's text: a string, null (no text) or OpenAI's list of parts; text parts must hold strings.
+
+    Anything else is the client's mistake and gets a 400 in OpenAI's error shape, not a TypeError 500.
+    """
+    if content is None or isinstance(content, str):
+        return content or ""
+    if isinstance(content, list):  # [{"type": "text", "text": ...}, {"type": "image_url", ...}]
+        texts = []
+        for j, part in enumerate(content):
+            if not isinstance(part, dict):
+                raise ApiError(400, f"messages[{index}].content[{j}] must be an object like "
+                                    '{"type": "text", "text": "..."}', "invalid_request_error")
+            if part.get("type", "text") == "text":
+                if not isinstance(part.get("text"), str):
+                    raise ApiError(400, f"messages[{index}].content[{j}].text must be a string", "invalid_request_error")
+                texts.append(part["text"])
+        return "".join(texts)
+    raise ApiError(400, f"messages[{index}].content must be a string or a list of text parts, "
+                        f"not {type(content).__name__}", "invalid_request_error")
 
 
 def build_router(ctx: AppContext) -> APIRouter:
@@ -90,7 +136,7 @@ def build_router(ctx: AppContext) -> APIRouter:
         events = ctx.chat_events(name, body.question, history=history, k=body.k, mode=body.mode,
                                  rerank=body.rerank, llm=body.llm)
         if body.stream:
-            return StreamingResponse(_stream_events(events), media_type="text/event-stream",
+            return StreamingResponse(closing_stream(_stream_events(events)), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         final = None
         for ev in events:
@@ -114,7 +160,7 @@ def build_router(ctx: AppContext) -> APIRouter:
         if not body.model.startswith("zhida:") or not body.model[len("zhida:"):]:
             raise ApiError(404, f"unknown model {body.model!r}: use zhida:<kb> (see /v1/models)", "model_not_found")
         kb = body.model[len("zhida:"):]
-        msgs = [(m.role, _openai_text(m.content)) for m in body.messages]
+        msgs = [(m.role, _openai_text(m.content, i)) for i, m in enumerate(body.messages)]
         user_idx = max((i for i, (role, _) in enumerate(msgs) if role == "user"), default=None)
         if user_idx is None or not msgs[user_idx][1].strip():
             raise ApiError(400, "messages must contain a user message with the question", "bad_request")
@@ -156,8 +202,11 @@ def build_router(ctx: AppContext) -> APIRouter:
                 yield f"data: {json.dumps(error_body(exc.message, exc.type), ensure_ascii=False)}\n\n"
             except Exception as exc:
                 yield f"data: {json.dumps(error_body(f'{type(exc).__name__}: {exc}', 'internal_error'))}\n\n"
+            finally:
+                _close(events)
             yield "data: [DONE]\n\n"
 
-        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        return StreamingResponse(closing_stream(stream()), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
 
     return r

@@ -77,13 +77,13 @@ def build_router(ctx: AppContext) -> APIRouter:
 
     @r.get("/jobs/{job_id}", summary="Status of an ingest job: queued/running/done/failed, per-file results, progress")
     def get_job(job_id: str):
-        snap = ctx.jobs.snapshot(job_id)
+        snap = ctx.job_snapshot(job_id)
         if snap is None:
-            raise ApiError(404, f"no job {job_id!r} (jobs are kept in memory until the server restarts)", "not_found")
+            raise ApiError(404, f"no job {job_id!r}", "not_found")
         return snap
 
-    @r.get("/jobs", summary="Recent jobs, newest first")
+    @r.get("/jobs", summary="Recent jobs, newest first (this run's, then finished ones from the journal)")
     def list_jobs(kb: Optional[str] = None):
-        return {"jobs": [j.to_dict() for j in reversed(ctx.jobs.jobs(kb))]}
+        return {"jobs": ctx.recent_jobs(kb)}
 
     return r

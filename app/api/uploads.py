@@ -20,10 +20,11 @@ from urllib.parse import unquote
 from python_multipart import MultipartParser
 from python_multipart.multipart import parse_options_header
 
-from app.api.errors import ApiError
+from app.api.errors import ApiError, disk_full
 
 _UNSAFE = re.compile(r'[<>:"|?*\x00-\x1f\x7f]')
 MAX_NAME_BYTES = 180
+MAX_BOUNDARY = 256  # python-multipart's own ceiling; past it the parser raises
 
 
 def sanitize_filename(name: str, fallback: str = "upload") -> str:
@@ -97,6 +98,7 @@ class _UploadSink:
         self._value = b""
         self._fh = None
         self._current: SavedUpload | None = None
+        self.complete = False  # the closing boundary arrived
 
     # python-multipart callbacks
     def on_part_begin(self) -> None:
@@ -154,6 +156,9 @@ class _UploadSink:
         self._close()
         self._current = None
 
+    def on_end(self) -> None:
+        self.complete = True
+
     def _close(self) -> None:
         if self._fh is not None:
             self._fh.close()
@@ -188,8 +193,10 @@ async def receive_uploads(
     boundary = params.get(b"boundary")
     if mime != b"multipart/form-data" or not boundary:
         raise ApiError(400, "expected a multipart/form-data body with one or more 'files' parts", "bad_request")
+    if len(boundary) > MAX_BOUNDARY:  # checked before the staging folder exists, so none is left behind
+        raise ApiError(400, f"the multipart boundary is {len(boundary)} characters long; at most {MAX_BOUNDARY} "
+                            "are accepted (RFC 2046 asks for 70)", "bad_request")
     dest = staging_root / uuid.uuid4().hex
-    dest.mkdir(parents=True, exist_ok=False)
     sink = _UploadSink(dest, max_bytes=max_bytes, max_files=max_files, suffixes=suffixes)
     callbacks = {
         "on_part_begin": sink.on_part_begin,
@@ -199,23 +206,26 @@ async def receive_uploads(
         "on_header_value": sink.on_header_value,
         "on_header_end": sink.on_header_end,
         "on_headers_finished": sink.on_headers_finished,
+        "on_end": sink.on_end,
     }
     parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
     try:
+        dest.mkdir(parents=True, exist_ok=False)
         async for chunk in body:
             if chunk:
                 parser.write(chunk)
         parser.finalize()
         if not sink.saved:
             raise ApiError(400, "no files in the upload (send them as multipart 'files' parts)", "bad_request")
-        if any(s.path.exists() is False for s in sink.saved):
-            raise ApiError(400, "the upload ended before all files arrived", "bad_request")
+        if not sink.complete:  # a body cut mid-file parses "fine" up to the cut; the missing end boundary tells
+            raise ApiError(400, "the upload was cut off: the body ended before its closing multipart boundary, "
+                                "so nothing was stored; send it again", "incomplete_upload")
     except ApiError:
         sink._close()
         shutil.rmtree(dest, ignore_errors=True)
         raise
-    except Exception as exc:  # malformed multipart, client went away
+    except Exception as exc:  # malformed multipart, client went away, disk full
         sink._close()
         shutil.rmtree(dest, ignore_errors=True)
-        raise ApiError(400, f"could not read the upload: {exc}", "bad_request") from exc
+        raise (disk_full(exc) or ApiError(400, f"could not read the upload: {exc}", "bad_request")) from exc
     return dest, sink.saved

@@ -31,12 +31,15 @@ def register(cli: typer.Typer) -> None:
         port = int(port or srv.get("port") or 7860)
         token = resolve_token(settings, token)
         check_bind(host, token)
-        app = create_app(settings, token=token)
+        app = create_app(settings, token=token, bind_host=host)
         _warm_up(settings)
         shown = f"[{host}]" if ":" in host else host
         typer.echo(f"Zhida serving on http://{shown}:{port}/  (API docs: /docs)" +
                    ("  — access token required" if token else ""), err=True)
-        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
+        from app.api.serving import uvicorn_config
+
+        config = uvicorn_config(app, settings, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
+        uvicorn.Server(config).run()
 
 
 def _warm_up(settings) -> None:
