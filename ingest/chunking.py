@@ -173,7 +173,8 @@ def _head(text: str, unit: Unit, first_para: int, sep: str, cap: int) -> str:
     candidates = [first + sep + lead if lead else first]
     if lead:
         candidates.append(label + sep + lead)
-        sentences = [x for x in re.split(r"(?<=[。；;.!?！？])", lead) if x.strip()]
+        # sentence ends only: "；" and "; " also end clauses ("December 6, 2018; corrected …")
+        sentences = [x for x in re.split(r"(?<=[。！？])|(?<=[.!?] )", lead) if x.strip()]
         if len(sentences) > 1:
             candidates.append(label + sep + sentences[-1].strip())
     return next((c for c in candidates if len(c) <= cap), label)
@@ -187,7 +188,7 @@ def _article_pieces(text: str, unit: Unit, settings: ChunkSettings) -> list[_Pie
     if len(whole) <= size:
         return [_Piece(whole, unit.start, unit.end, unit.label, unit.start, unit.end)]
     sep = "\n" if "\n" in text and "\n\n" not in text else "\n\n"  # the section's paragraph break
-    cap = max(len(unit.label), size // 2)
+    cap = max(len(unit.label), size // 3)
     paras = unit.paragraphs
     heads = [_head(text, unit, i, sep, cap) for i in range(len(paras))]
 

@@ -46,15 +46,18 @@ def test_each_article_is_one_chunk_whole_with_its_items_and_short_articles_are_n
 
 
 def test_long_article_splits_at_its_items_and_every_piece_carries_the_head():
-    chunks = _chunks(ART_367, size=110, overlap=20)  # the article is 117 characters
-    assert len(chunks) > 1
+    items = [item[:-1] + "，由当事人在合同中写明，并在居住权登记时向登记机构提交相应的证明材料" + item[-1]
+             for item in ITEMS_367]
+    article = HEAD_367 + "\n\n" + "\n\n".join(items)
+    chunks = _chunks(article, size=170, overlap=20)  # the article is 372 characters
+    assert len(chunks) > 2
     assert chunks[0].text.startswith(HEAD_367)
     for c in chunks[1:]:
         assert c.text.startswith(HEAD_367 + "\n\n（")  # reads on its own: article, lead-in, items
-    for item in ITEMS_367:  # every item whole, in exactly one piece
+    for item in items:  # every item whole, in exactly one piece
         assert sum(item in c.text for c in chunks) == 1
-    assert all(c.unit == "第三百六十七条" and c.parent_text == ART_367 == c.unit_text for c in chunks)
-    assert all((c.parent_start, c.parent_end) == (0, len(ART_367)) for c in chunks)
+    assert all(c.unit == "第三百六十七条" and c.parent_text == article == c.unit_text for c in chunks)
+    assert all((c.parent_start, c.parent_end) == (0, len(article)) for c in chunks)
 
 
 def test_a_head_too_long_to_repeat_shrinks_to_the_label_and_the_lead_in():
