@@ -205,7 +205,8 @@ class MilvusKnowledgeBase(KnowledgeBaseCore):
             page, page_end = int(row["page"]), int(row["page_end"])
             out.append(RetrievedChunk(chunk_id=row["chunk_id"], text=row["text"], source=row["path"], score=h.score,
                                       page=None if page < 0 else page, page_end=None if page_end < 0 else page_end,
-                                      heading_path=tuple(json.loads(row["heading"] or "[]")), hit=h))
+                                      heading_path=tuple(json.loads(row["heading"] or "[]")), hit=h,
+                                      unit=row.get("unit") or "", parent_text=row.get("parent") or ""))
         return out
 
     def close(self) -> None:
