@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from ingest.cleaning import has_words
 from ingest.types import Chunk, ChunkSettings, ParsedDocument, Section
-from ingest.units import Unit, find_units
+from ingest.units import Unit, find_units, heading_unit
 
 # Bumped when the same text would chunk differently; a KB records the version it was created with
 # (informational: a KB made by an older chunker keeps working, its changed files get this one).
@@ -156,27 +156,31 @@ class _Piece:
 def _head(text: str, unit: Unit, first_para: int, sep: str, cap: int) -> str:
     """What leads a piece of an article that starts at paragraph `first_para`: the article's
     first paragraph, plus the lead-in of its items when the piece starts at an item, shortened
-    to the label (and the lead-in's last sentence) when that would take more than `cap`."""
+    to the label and the lead-in (or its last sentence) when that would take more than `cap`."""
     label = unit.label
     if first_para == 0:
         return label  # the rest of a first paragraph too long for one chunk
     paras = unit.paragraphs
     first = text[paras[0][0]:paras[0][1]]
-    lead = ""
+    if not unit.label_in_text:
+        first = label + sep + first
+    lead_at = None
     if paras[first_para][2]:
         # the lead-in of a list ends with a colon ("居住权合同一般包括下列条款："); a paragraph that
         # merely follows an earlier item ("The FAA must receive comments …") leads nothing
         before = [i for i in range(first_para) if not paras[i][2]
                   and text[paras[i][0]:paras[i][1]].rstrip().endswith(("：", ":"))]
-        if before and before[-1] != 0:
-            lead = text[paras[before[-1]][0]:paras[before[-1]][1]]
-    candidates = [first + sep + lead if lead else first]
-    if lead:
-        candidates.append(label + sep + lead)
-        # sentence ends only: "；" and "; " also end clauses ("December 6, 2018; corrected …")
-        sentences = [x for x in re.split(r"(?<=[。！？])|(?<=[.!?] )", lead) if x.strip()]
-        if len(sentences) > 1:
-            candidates.append(label + sep + sentences[-1].strip())
+        lead_at = before[-1] if before else None
+    if lead_at is None:
+        return first if len(first) <= cap else label
+    lead = text[paras[lead_at][0]:paras[lead_at][1]]
+    if lead_at == 0 and unit.label_in_text:
+        lead = lead[len(label):].strip()  # the first paragraph is the lead-in: do not repeat the label
+    candidates = [first if lead_at == 0 else first + sep + lead, label + sep + lead]
+    # sentence ends only: "；" and "; " also end clauses ("December 6, 2018; corrected …")
+    sentences = [x for x in re.split(r"(?<=[。！？])|(?<=[.!?] )", lead) if x.strip()]
+    if len(sentences) > 1:
+        candidates.append(label + sep + sentences[-1].strip())
     return next((c for c in candidates if len(c) <= cap), label)
 
 
@@ -231,9 +235,13 @@ def _article_pieces(text: str, unit: Unit, settings: ChunkSettings) -> list[_Pie
     return pieces
 
 
-def split_section(text: str, settings: ChunkSettings) -> list[_Piece]:
-    """A text section's pieces: its preamble as prose, then its articles (ingest.units)."""
+def split_section(text: str, settings: ChunkSettings, heading: str = "") -> list[_Piece]:
+    """A text section's pieces: its preamble as prose, then its articles (ingest.units); the
+    whole section is one article when its heading is an article's label."""
     preamble_end, units = find_units(text)
+    if not units and heading:
+        unit = heading_unit(text, heading)
+        preamble_end, units = (0, [unit]) if unit else (preamble_end, units)
     pieces = [_Piece(text[s:e], s, e) for s, e in split_text(text[:preamble_end], settings)]
     for unit in units:
         pieces.extend(_article_pieces(text, unit, settings))
@@ -251,7 +259,7 @@ def chunk_document(doc: ParsedDocument, settings: ChunkSettings, doc_sha256: str
                 continue  # a blank grid has nothing to retrieve
             pieces = [_Piece(t, s, e) for t, s, e in split_table(section.text, settings)]
         else:
-            pieces = split_section(section.text, settings)
+            pieces = split_section(section.text, settings, (section.heading_path or ("",))[-1])
         for p in pieces:
             if not p.text.strip():
                 continue

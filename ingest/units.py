@@ -51,13 +51,15 @@ class Unit:
     """One article: its span in the section text, its label and its paragraphs.
 
     `paragraphs` are (start, end, is_item) spans in the section text, stripped of white space;
-    the first one holds the label.
+    the first one holds the label, unless the label is the section's heading (`label_in_text`
+    False: a Markdown "### 第十条" or a docx article styled as a heading).
     """
 
     start: int
     end: int
     label: str  # "第三百六十七条", "Article 12", "§ 39.13"
     paragraphs: tuple[tuple[int, int, bool], ...]
+    label_in_text: bool = True
 
 
 def paragraphs(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
@@ -94,6 +96,16 @@ def article_label(paragraph: str, family: str | None = None) -> str | None:
 def is_item(paragraph: str) -> bool:
     """An enumerated item or bullet ("（一）…", "(a) …", "1. …", "•  …")."""
     return _ITEM.match(paragraph.lstrip()) is not None
+
+
+def heading_unit(text: str, heading: str) -> Unit | None:
+    """The whole section as one article when its heading is the article's label ("Article 12 …")."""
+    label = article_label(heading)
+    spans = paragraphs(text)
+    if not label or not spans:
+        return None
+    parts = tuple((s, e, is_item(text[s:e])) for s, e in spans)
+    return Unit(start=spans[0][0], end=spans[-1][1], label=label, paragraphs=parts, label_in_text=False)
 
 
 def find_units(text: str) -> tuple[int, list[Unit]]:

@@ -28,7 +28,7 @@ def _check_invariants(doc: ParsedDocument, chunks, settings: ChunkSettings) -> N
         if c.unit:  # the parent span is the whole article, around the chunk's own span
             assert section.text[c.parent_start:c.parent_end] == c.unit_text
             assert c.parent_start <= c.char_start < c.char_end <= c.parent_end
-            assert c.unit_text.startswith(c.unit)
+            assert c.unit_text.startswith(c.unit) or section.heading_path[-1].startswith(c.unit)
         else:
             assert c.parent_start is None and c.parent_end is None and not c.parent_text
         if c.kind == "text":

@@ -151,3 +151,19 @@ def test_chunk_ids_stay_deterministic_for_units():
     a = _chunks(ART_367, size=100, overlap=20)
     b = _chunks(ART_367, size=100, overlap=20)
     assert a == b and len({c.id for c in a}) == len(a)
+
+
+def test_an_article_given_as_a_heading_is_the_unit_of_its_section():
+    body = "\n\n".join(["Each member state shall designate an authority. The authority shall:"]
+                       + [f"({c}) publish report number {c} on the designated website every year, in two languages."
+                          for c in "abcdef"])
+    doc = _doc(Section("Intro text.", heading_path=("Regulation",)),
+               Section(body, heading_path=("Regulation", "Article 12 Supervisory authority")))
+    settings = ChunkSettings(chunk_size=200, chunk_overlap=20)
+    chunks = ingest.chunk_document(doc, settings, SHA)
+    _check_invariants(doc, chunks, settings)
+    assert chunks[0].unit == ""
+    pieces = chunks[1:]
+    assert len(pieces) > 1 and all(c.unit == "Article 12" and c.unit_text == body for c in pieces)
+    assert pieces[0].text.startswith("Each member state")  # the label is in the heading path
+    assert all(c.text.startswith("Article 12\n\n") and "The authority shall:\n\n(" in c.text for c in pieces[1:])
