@@ -98,9 +98,16 @@ def is_item(paragraph: str) -> bool:
     return _ITEM.match(paragraph.lstrip()) is not None
 
 
+def _spaced(paragraph: str, family: str | None = None) -> bool:
+    """The label stands apart: white space or the end after it ("第十条　…", not "第十条路线…")."""
+    label = article_label(paragraph, family)
+    rest = paragraph.lstrip()[len(label):] if label else ""
+    return label is not None and (not rest or not rest[0].isalnum() or rest[0] in " \u3000\u00a0")
+
+
 def heading_unit(text: str, heading: str) -> Unit | None:
     """The whole section as one article when its heading is the article's label ("Article 12 …")."""
-    label = article_label(heading)
+    label = article_label(heading) if _spaced(heading) else None
     spans = paragraphs(text)
     if not label or not spans:
         return None
@@ -117,6 +124,8 @@ def find_units(text: str) -> tuple[int, list[Unit]]:
     paras = paragraphs(text)
     for name, _, needed in _ARTICLE_FAMILIES:
         starts = [i for i, (s, e) in enumerate(paras) if article_label(text[s:e], name)]
+        if len(starts) == 1 and not _spaced(text[paras[starts[0]][0]:paras[starts[0]][1]], name):
+            continue  # one glued "第一条路线是…" in prose is no statute; OCR'd articles come several at once
         if len(starts) >= needed:
             break
     else:

@@ -98,6 +98,10 @@ def test_a_cross_reference_opening_a_paragraph_is_not_an_article():
     assert article_label("Article 12. Freedom of expression") == "Article 12"
     assert article_label("§ 39.13 [Amended]") == "§ 39.13"
     assert find_units("第十条规定的期间，自权利人知道之日起计算。")[1] == []
+    # glued labels count only when several open paragraphs (OCR), not one in prose
+    assert find_units("第一条路线经过山区，风景很好。\n\n第二段说别的。")[1] == []
+    ocr = "第一条本法适用于全国。\n\n第二条民法调整平等主体之间的关系。"
+    assert [u.label for u in find_units(ocr)[1]] == ["第一条", "第二条"]
 
 
 def test_item_markers_chinese_english_and_numbered_lists():
