@@ -65,3 +65,22 @@ def test_civil_code_articles_are_whole_chunks_and_its_contents_pages_are_not_ind
     units = [c for c in chunks if c.unit]
     assert len(units) >= 1200 and len({c.unit for c in units}) >= 1200
     assert all(c.text.startswith(c.unit) for c in units)
+
+
+def test_civil_code_at_a_small_chunk_size_splits_long_articles_without_losing_a_paragraph(parsed_shared):
+    from ingest.units import paragraphs
+
+    doc = parsed_shared("zh_civil_code.pdf")
+    settings = ChunkSettings(chunk_size=150, chunk_overlap=30)
+    chunks = ingest.chunk_document(doc, settings, SHA)
+    _check_invariants(doc, chunks, settings)
+    articles: dict = {}
+    for c in chunks:
+        if c.parent_text:
+            articles.setdefault((c.section_index, c.parent_start, c.parent_end), []).append(c)
+    assert len(articles) > 50
+    for (index, start, end), pieces in articles.items():
+        assert all(p.text.startswith(pieces[0].unit) for p in pieces)  # every piece names its article
+        for s, e in paragraphs(doc.sections[index].text, start, end):  # each paragraph in exactly one piece,
+            whole = sum(p.char_start <= s and e <= p.char_end for p in pieces)  # or cut between sentences
+            assert whole == 1 or (whole == 0 and any(p.char_start < e and p.char_end > s for p in pieces))
