@@ -1,25 +1,43 @@
 """Sections -> retrievable chunks.
 
 Structure first: a chunk never crosses a section boundary (so never mixes two
-heading paths); a Markdown table stays whole up to
-`settings.keep_tables_whole_up_to` characters and is otherwise split between
-rows, every piece repeating the header row. Text is split sentence-aware by
-langchain's RecursiveCharacterTextSplitter: paragraphs, lines, Chinese
-sentence ends (。！？；…), English sentence ends, clauses, words.
+heading paths); a table of contents (kind "toc") is never chunked, as its
+entries would be retrieved and quoted as if they were answers; a Markdown table
+stays whole up to `settings.keep_tables_whole_up_to` characters and is otherwise
+split between rows, every piece repeating the header row.
+
+Numbered legal text follows the document's own units (ingest.units): one
+article per chunk, whole with its items when it fits in `chunk_size`, never
+merged with the next one (a citation is an article, and a merged chunk would
+quote two). A longer article is split between its items and paragraphs, each
+piece after the first led by the article's head so it reads on its own; every
+piece knows its article (`Chunk.unit`, `parent_start:parent_end`,
+`parent_text`). Text before the first article, and every section without
+articles, is split sentence-aware by langchain's RecursiveCharacterTextSplitter:
+paragraphs, lines, Chinese sentence ends (。！？；…), English sentence ends,
+clauses, words.
 
 Every chunk's `char_start:char_end` is its span in the section's text:
 `section.text[char_start:char_end] == chunk.text`, except table pieces after
-the first, whose text is the header rows + "\n" + that span.
+the first (header rows + "\n" + that span) and article pieces after the first
+(the article's head + paragraph break + that span).
 """
 from __future__ import annotations
 
 import bisect
 import hashlib
+import re
 
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ingest.cleaning import has_words
 from ingest.types import Chunk, ChunkSettings, ParsedDocument, Section
+from ingest.units import Unit, find_units, heading_unit
+
+# Bumped when the same text would chunk differently; a KB records the version it was created with
+# (informational: a KB made by an older chunker keeps working, its changed files get this one).
+CHUNKER_VERSION = 2
 
 if TYPE_CHECKING:
     from langchain_text_splitters import RecursiveCharacterTextSplitter
@@ -124,36 +142,146 @@ def _page_range(section: Section, start: int, end: int) -> tuple[int | None, int
     return min(pages), max(pages)
 
 
+@dataclass(frozen=True)
+class _Piece:
+    text: str
+    start: int  # span in the section text (text ends with it)
+    end: int
+    unit: str = ""
+    parent_start: int | None = None
+    parent_end: int | None = None
+    parent_text: str = ""
+
+
+def _head(text: str, unit: Unit, first_para: int, sep: str, cap: int) -> str:
+    """What leads a piece of an article that starts at paragraph `first_para`: the article's
+    first paragraph, plus the lead-in of its items when the piece starts at an item, shortened
+    to the label and the lead-in (or its last sentence) when that would take more than `cap`."""
+    label = unit.label
+    if first_para == 0:
+        return label  # the rest of a first paragraph too long for one chunk
+    paras = unit.paragraphs
+    first = text[paras[0][0]:paras[0][1]]
+    if not unit.label_in_text:
+        first = label + sep + first
+    lead_at = None
+    if paras[first_para][2]:
+        # the lead-in of a list ends with a colon ("居住权合同一般包括下列条款："); a paragraph that
+        # merely follows an earlier item ("The FAA must receive comments …") leads nothing
+        before = [i for i in range(first_para) if not paras[i][2]
+                  and text[paras[i][0]:paras[i][1]].rstrip().endswith(("：", ":"))]
+        lead_at = before[-1] if before else None
+    if lead_at is None:
+        return first if len(first) <= cap else label
+    lead = text[paras[lead_at][0]:paras[lead_at][1]]
+    if lead_at == 0 and unit.label_in_text:
+        lead = lead[len(label):].strip()  # the first paragraph is the lead-in: do not repeat the label
+    candidates = [first if lead_at == 0 else first + sep + lead, label + sep + lead]
+    # sentence ends only: "；" and "; " also end clauses ("December 6, 2018; corrected …")
+    sentences = [x for x in re.split(r"(?<=[。！？])|(?<=[.!?] )", lead) if x.strip()]
+    if len(sentences) > 1:
+        candidates.append(label + sep + sentences[-1].strip())
+    return next((c for c in candidates if len(c) <= cap), label)
+
+
+def _article_pieces(text: str, unit: Unit, settings: ChunkSettings) -> list[_Piece]:
+    """One article: whole when it fits, else split between its items and paragraphs (an item
+    keeps the paragraphs that follow it), a paragraph longer than a chunk between sentences."""
+    size = max(1, settings.chunk_size)
+    whole = text[unit.start:unit.end]
+    if len(whole) <= size:
+        return [_Piece(whole, unit.start, unit.end, unit.label, unit.start, unit.end)]
+    sep = "\n" if "\n" in text and "\n\n" not in text else "\n\n"  # the section's paragraph break
+    cap = max(len(unit.label), size // 3)
+    paras = unit.paragraphs
+    heads = [_head(text, unit, i, sep, cap) for i in range(len(paras))]
+
+    def cost(start: int, end: int, para: int) -> int:
+        return end - start if start == unit.start else len(heads[para]) + len(sep) + end - start
+
+    # groups: each paragraph before the first item, then each item with the non-items after it
+    groups: list[list[int]] = []
+    seen_item = False
+    for i, (_, _, item) in enumerate(paras):
+        if item or not seen_item:
+            groups.append([i])
+        else:
+            groups[-1].append(i)
+        seen_item = seen_item or item
+    atoms: list[tuple[int, int, int]] = []  # (start, end, paragraph): each fits in a chunk alone
+    for group in groups:
+        start, end = paras[group[0]][0], paras[group[-1]][1]
+        if cost(start, end, group[0]) <= size:
+            atoms.append((start, end, group[0]))
+            continue
+        for i in group:
+            ps, pe, _ = paras[i]
+            if cost(ps, pe, i) <= size:
+                atoms.append((ps, pe, i))
+                continue
+            budget = max(1, size - len(heads[i]) - len(sep))
+            atoms.extend((ps + s, ps + e, i) for s, e in split_text(text[ps:pe], replace(settings, chunk_size=budget)))
+    merged: list[tuple[int, int, int]] = []
+    for start, end, para in atoms:
+        if merged and end > merged[-1][1] and cost(merged[-1][0], end, merged[-1][2]) <= size:
+            merged[-1] = (merged[-1][0], end, merged[-1][2])
+        else:
+            merged.append((start, end, para))
+    pieces = []
+    for start, end, para in merged:
+        body = text[start:end]
+        piece = body if start == unit.start else heads[para] + sep + body
+        pieces.append(_Piece(piece, start, end, unit.label, unit.start, unit.end, whole))
+    return pieces
+
+
+def split_section(text: str, settings: ChunkSettings, heading: str = "") -> list[_Piece]:
+    """A text section's pieces: its preamble as prose, then its articles (ingest.units); the
+    whole section is one article when its heading is an article's label."""
+    preamble_end, units = find_units(text)
+    if not units and heading:
+        unit = heading_unit(text, heading)
+        preamble_end, units = (0, [unit]) if unit else (preamble_end, units)
+    pieces = [_Piece(text[s:e], s, e) for s, e in split_text(text[:preamble_end], settings)]
+    for unit in units:
+        pieces.extend(_article_pieces(text, unit, settings))
+    return pieces
+
+
 def chunk_document(doc: ParsedDocument, settings: ChunkSettings, doc_sha256: str) -> list[Chunk]:
     """Split a parsed document into chunks; deterministic for the same input."""
     chunks: list[Chunk] = []
     for index, section in enumerate(doc.sections):
-        if not section.text.strip():
+        if not section.text.strip() or section.kind == "toc":
             continue
         if section.kind == "table":
             if not has_words(section.text):
                 continue  # a blank grid has nothing to retrieve
-            pieces = split_table(section.text, settings)
+            pieces = [_Piece(t, s, e) for t, s, e in split_table(section.text, settings)]
         else:
-            pieces = [(section.text[s:e], s, e) for s, e in split_text(section.text, settings)]
-        for text, start, end in pieces:
-            if not text.strip():
+            pieces = split_section(section.text, settings, (section.heading_path or ("",))[-1])
+        for p in pieces:
+            if not p.text.strip():
                 continue
             position = len(chunks)
-            page, page_end = _page_range(section, start, end)
+            page, page_end = _page_range(section, p.start, p.end)
             chunks.append(
                 Chunk(
-                    id=chunk_id(doc_sha256, position, text),
-                    text=text,
+                    id=chunk_id(doc_sha256, position, p.text),
+                    text=p.text,
                     source=doc.source,
                     position=position,
                     page=page,
                     page_end=page_end,
                     heading_path=section.heading_path,
                     section_index=index,
-                    char_start=start,
-                    char_end=end,
+                    char_start=p.start,
+                    char_end=p.end,
                     kind=section.kind,
+                    unit=p.unit,
+                    parent_start=p.parent_start,
+                    parent_end=p.parent_end,
+                    parent_text=p.parent_text,
                 )
             )
     return chunks

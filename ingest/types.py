@@ -19,7 +19,7 @@ class Section:
     text: str
     page: int | None = None  # 1-based; None for formats without pages
     heading_path: tuple[str, ...] = ()
-    kind: str = "text"  # "text" | "table" (Markdown) | "heading"
+    kind: str = "text"  # "text" | "table" (Markdown) | "heading" | "toc" (shown, never chunked)
     page_end: int | None = None  # last page when a section spans pages
     # Where each page starts inside `text` as (char offset, page), when the section spans
     # pages; lets the chunker give every chunk its own page range. Empty: all on `page`.
@@ -48,7 +48,21 @@ class ChunkSettings:
 
 @dataclass(frozen=True)
 class Chunk:
-    """One retrievable passage. `id` is stable: hash(doc sha + position + text)."""
+    """One retrievable passage. `id` is stable: hash(doc sha + position + text).
+
+    `section.text[char_start:char_end]` is the passage in its section. Two kinds of chunk put a
+    little context in front of that span (so `text` ends with it): a table piece after the first
+    repeats the header rows, and a piece of a long article repeats the article's head (its first
+    paragraph and the lead-in of its items, e.g. "第三百六十七条 设立居住权……居住权合同一般包括下列
+    条款：" before "（三）…（五）…"), so that every piece reads on its own.
+
+    Parent unit, for numbered legal text (see ingest.units): `unit` is the label of the article the
+    chunk belongs to ("第三百六十七条", "Article 12", "§ 39.13"; "" for prose, preambles and tables)
+    and `parent_start:parent_end` is that whole article's span in the section text (equal to the
+    chunk's own span when the chunk is the whole article; None without a unit). `parent_text` is
+    the whole article when the chunk is only a piece of it, "" otherwise; `unit_text` is what a
+    citation should show: the whole article, whether the chunk is all of it or a piece.
+    """
 
     id: str
     text: str
@@ -61,6 +75,15 @@ class Chunk:
     char_start: int = 0  # span inside the section's text
     char_end: int = 0
     kind: str = "text"
+    unit: str = ""
+    parent_start: int | None = None
+    parent_end: int | None = None
+    parent_text: str = ""
+
+    @property
+    def unit_text(self) -> str:
+        """The whole unit (article) this chunk is part of; the chunk's own text without one."""
+        return self.parent_text or self.text
 
 
 @dataclass(frozen=True)

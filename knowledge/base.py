@@ -148,6 +148,7 @@ class KnowledgeBase(KnowledgeBaseCore):
         self._init_common(path, embedder_loader, reranker_loader, query, ingest)
         self.conn = db.connect(self.path / "kb.sqlite")
         self.manifest = db.read_manifest(self.conn)
+        db.migrate(self.conn)  # a KB from before the parent-unit columns opens as it is, and gains them
         self._indexes: caches.Indexes | None = None
         self._index_lock = threading.Lock()
         self._db_lock = threading.RLock()
@@ -292,7 +293,7 @@ class KnowledgeBase(KnowledgeBaseCore):
         return {"name": self.name, "path": str(self.path), "store": self.store, "documents": counts["documents"],
                 "failed": counts["failed"], "chunks": counts["chunks"], "embedding_model": manifest["embedding_model"],
                 "dim": manifest.get("dim"), "chunk_size": manifest["chunking"]["chunk_size"],
-                "chunk_overlap": manifest["chunking"]["chunk_overlap"], "schema_version": manifest["schema_version"],
+                "chunk_overlap": manifest["chunking"]["chunk_overlap"], "schema_version": manifest["schema_version"], "chunker": manifest.get("chunker", 1),
                 "generation": manifest["generation"]}
 
     def _dense_settings(self) -> DenseSettings:
@@ -345,7 +346,8 @@ class KnowledgeBase(KnowledgeBaseCore):
             out.append(RetrievedChunk(chunk_id=row["chunk_id"], text=row["text"], source=row["path"], score=h.score,
                                       page=row["page"], page_end=row["page_end"],
                                       heading_path=tuple(json.loads(row["heading_path"] or "[]")), hit=h,
-                                      embedding_model=self.embedding_model))
+                                      embedding_model=self.embedding_model,
+                                      unit=row["unit"] or "", parent_text=row["parent_text"] or ""))
         return out
 
     def _texts(self, row_ids: list[int]) -> list[str]:

@@ -4,6 +4,11 @@ Documents, chunks with their float32 vectors, and a manifest of the facts the
 index was built with. Every committed write bumps `generation`, which stamps
 the derived FAISS/BM25 caches. WAL mode lets readers keep answering from the
 last committed state while an ingest writes.
+
+Schema changes that only add nullable columns keep SCHEMA_VERSION: `migrate`
+adds them to an existing kb.sqlite when it opens (older Zhida versions ignore
+them), so a KB made before them opens and answers unchanged; its rows simply
+have NULL there until their file is re-ingested.
 """
 from __future__ import annotations
 
@@ -54,7 +59,11 @@ CREATE TABLE IF NOT EXISTS chunks (
     char_start INTEGER,
     char_end INTEGER,
     kind TEXT,
-    vector BLOB NOT NULL
+    vector BLOB NOT NULL,
+    unit TEXT,
+    parent_start INTEGER,
+    parent_end INTEGER,
+    parent_text TEXT
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
 CREATE INDEX IF NOT EXISTS chunks_chunk_id ON chunks(chunk_id);
@@ -114,6 +123,33 @@ def transaction(conn: sqlite3.Connection, bump: bool = True) -> Iterator[sqlite3
             except sqlite3.OperationalError:
                 pass
         raise
+
+
+# Columns added after schema 1 shipped: (name, SQL type). Nullable, so old rows stay valid.
+# unit/parent_*: the article a chunk belongs to (ingest.Chunk); parent_text only when the chunk is a piece.
+ADDED_CHUNK_COLUMNS = (("unit", "TEXT"), ("parent_start", "INTEGER"), ("parent_end", "INTEGER"),
+                       ("parent_text", "TEXT"))
+
+
+def chunk_columns(conn: sqlite3.Connection) -> set[str]:
+    return {row["name"] for row in conn.execute("PRAGMA table_info(chunks)")}
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Add the columns a KB made by an earlier version lacks. A KB that cannot be written (read-only
+    file) is left as it is: reads fall back to the old columns (see chunk_rows)."""
+    have = chunk_columns(conn)
+    missing = [(name, kind) for name, kind in ADDED_CHUNK_COLUMNS if have and name not in have]
+    if not missing:
+        return
+    try:
+        with transaction(conn, bump=False):
+            have = chunk_columns(conn)  # another process may have added them meanwhile
+            for name, kind in missing:
+                if name not in have:
+                    conn.execute(f"ALTER TABLE chunks ADD COLUMN {name} {kind}")
+    except sqlite3.OperationalError:
+        pass
 
 
 def init_db(conn: sqlite3.Connection, manifest: dict) -> None:
@@ -221,11 +257,15 @@ def upsert_document(conn: sqlite3.Connection, *, path: str, name: str, root: str
 def replace_chunks(conn: sqlite3.Connection, doc_id: int, chunks, vectors: np.ndarray) -> None:
     conn.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    # getattr: the benchmark writes plain namespaces that predate the parent fields
     conn.executemany(
         "INSERT INTO chunks(chunk_id, doc_id, position, text, page, page_end, heading_path, section_index, "
-        "char_start, char_end, kind, vector) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        "char_start, char_end, kind, vector, unit, parent_start, parent_end, parent_text) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         [(c.id, doc_id, c.position, c.text, c.page, c.page_end, json.dumps(list(c.heading_path), ensure_ascii=False),
-          c.section_index, c.char_start, c.char_end, c.kind, vectors[i].tobytes()) for i, c in enumerate(chunks)])
+          c.section_index, c.char_start, c.char_end, c.kind, vectors[i].tobytes(), getattr(c, "unit", "") or None,
+          getattr(c, "parent_start", None), getattr(c, "parent_end", None), getattr(c, "parent_text", "") or None)
+         for i, c in enumerate(chunks)])
 
 
 def delete_document(conn: sqlite3.Connection, doc_id: int) -> None:
@@ -234,10 +274,14 @@ def delete_document(conn: sqlite3.Connection, doc_id: int) -> None:
 
 
 def chunk_rows(conn: sqlite3.Connection, row_ids: Sequence[int]) -> dict[int, sqlite3.Row]:
+    """Rows to cite: text, page, heading path, document, and `unit`/`parent_text` (NULL in a KB that
+    could not be migrated, or for chunks ingested before them)."""
     out: dict[int, sqlite3.Row] = {}
+    parent = ("c.unit, c.parent_text" if "parent_text" in chunk_columns(conn)
+              else "NULL AS unit, NULL AS parent_text")
     for start in range(0, len(row_ids), 500):
         part = list(row_ids[start:start + 500])
-        q = (f"SELECT c.row_id, c.chunk_id, c.text, c.page, c.page_end, c.heading_path, d.name, d.path "
+        q = (f"SELECT c.row_id, c.chunk_id, c.text, c.page, c.page_end, c.heading_path, {parent}, d.name, d.path "
              f"FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.row_id IN ({','.join('?' * len(part))})")
         for row in conn.execute(q, part):
             out[int(row["row_id"])] = row

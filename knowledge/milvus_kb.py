@@ -165,7 +165,7 @@ class MilvusKnowledgeBase(KnowledgeBaseCore):
                 "failed": sum(1 for d in docs if d.status == "failed"), "chunks": self.milvus.count_chunks(),
                 "embedding_model": manifest["embedding_model"], "dim": manifest.get("dim"),
                 "chunk_size": manifest["chunking"]["chunk_size"], "chunk_overlap": manifest["chunking"]["chunk_overlap"],
-                "schema_version": manifest["schema_version"], "generation": manifest.get("generation", 0)}
+                "schema_version": manifest["schema_version"], "chunker": manifest.get("chunker", 1), "generation": manifest.get("generation", 0)}
 
     def refresh_indexes(self) -> None:
         """Nothing to rebuild: Milvus holds the indexes (kept so callers need not know the store)."""
@@ -206,7 +206,8 @@ class MilvusKnowledgeBase(KnowledgeBaseCore):
             out.append(RetrievedChunk(chunk_id=row["chunk_id"], text=row["text"], source=row["path"], score=h.score,
                                       page=None if page < 0 else page, page_end=None if page_end < 0 else page_end,
                                       heading_path=tuple(json.loads(row["heading"] or "[]")), hit=h,
-                                      embedding_model=self.embedding_model))
+                                      embedding_model=self.embedding_model,
+                                      unit=row.get("unit") or "", parent_text=row.get("parent") or ""))
         return out
 
     def close(self) -> None:

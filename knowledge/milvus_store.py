@@ -5,7 +5,9 @@ Two collections per KB (`<base>` from the KB name):
 - `<base>_meta`: one row per document (key `doc:<path>`, the document row as
   JSON) and one `manifest` row. Milvus wants a vector field in every collection,
   so it carries a 2-dim placeholder.
-- `<base>_chunks`: one row per chunk: text, heading path, page span, the dense
+- `<base>_chunks`: one row per chunk: text, heading path, page span, its article
+  (`unit`, and `parent`: the whole article when the chunk is a piece; collections
+  created before these fields are used without them), the dense
   vector (FLAT index, inner product = cosine on normalised vectors) and a BM25
   sparse vector that Milvus computes itself (full-text search, Milvus 2.5+) from
   `terms`: the chunk's tokens from Zhida's own tokenizer (jieba, Traditional
@@ -42,6 +44,9 @@ SCHEMA_VERSION = 1
 MAX_VARCHAR = 65535
 _PLACEHOLDER = [0.0, 0.0]
 _CHUNK_FIELDS = ["chunk_id", "path", "text", "page", "page_end", "heading"]
+# The article a chunk belongs to (ingest.Chunk.unit / parent_text). Only collections created since
+# carry these fields; an older collection is read and written without them (no parent text).
+_PARENT_FIELDS = ["unit", "parent"]
 
 
 class MilvusUnavailable(KBError):
@@ -136,6 +141,7 @@ class MilvusStore:
                         "server and use its http:// URI")
             raise KBError(f"cannot open Milvus at {uri}: {type(exc).__name__}: {str(exc)[:200]}{hint}") from exc
         self._dim: int | None = None
+        self._parent: bool | None = None  # does the chunks collection have _PARENT_FIELDS?
 
     # --- collections
     def exists(self) -> bool:
@@ -178,6 +184,8 @@ class MilvusStore:
         schema.add_field("page", DataType.INT64)  # -1 = none
         schema.add_field("page_end", DataType.INT64)
         schema.add_field("span", DataType.VARCHAR, max_length=1024)  # section, char start/end, kind as JSON
+        schema.add_field("unit", DataType.VARCHAR, max_length=256)  # "" for prose
+        schema.add_field("parent", DataType.VARCHAR, max_length=MAX_VARCHAR)  # the whole article of a piece, or ""
         schema.add_field("terms", DataType.VARCHAR, max_length=MAX_VARCHAR, enable_analyzer=True,
                          analyzer_params={"tokenizer": "standard"})
         schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
@@ -209,6 +217,7 @@ class MilvusStore:
 
     def drop(self) -> None:
         self._dim = None
+        self._parent = None
         for name in (self.chunks, self.meta):
             if self.client.has_collection(name):
                 self.client.drop_collection(name)
@@ -305,7 +314,10 @@ class MilvusStore:
                      "heading": _clip(json.dumps(list(c.heading_path), ensure_ascii=False)),
                      "page": -1 if c.page is None else int(c.page),
                      "page_end": -1 if c.page_end is None else int(c.page_end),
-                     "span": json.dumps([c.section_index, c.char_start, c.char_end, c.kind]),
+                     "span": json.dumps([c.section_index, c.char_start, c.char_end, c.kind,
+                                         c.parent_start, c.parent_end]),
+                     **({"unit": _clip(c.unit, 256), "parent": _clip(c.parent_text)} if self.has_parent_fields()
+                        else {}),
                      "terms": _clip(self.terms_for(c.text, c.heading_path)),
                      "dense": np.asarray(vectors[i], dtype=np.float32).tolist()} for i, c in enumerate(chunks)]
             for start in range(0, len(rows), 500):
@@ -324,6 +336,17 @@ class MilvusStore:
         self._delete_chunks(doc.path)
         self.client.delete(self.meta, ids=[f"doc:{doc.path}"])
 
+    def has_parent_fields(self) -> bool:
+        if self._parent is None:
+            if not self.client.has_collection(self.chunks):
+                return True  # ensure_chunks will create them
+            fields = self.client.describe_collection(self.chunks).get("fields", [])
+            self._parent = all(any(f.get("name") == name for f in fields) for name in _PARENT_FIELDS)
+        return self._parent
+
+    def _chunk_fields(self) -> list[str]:
+        return _CHUNK_FIELDS + (_PARENT_FIELDS if self.has_parent_fields() else [])
+
     # --- reading
     def count_chunks(self) -> int:
         if not self.client.has_collection(self.chunks):
@@ -336,14 +359,14 @@ class MilvusStore:
             return []
         res = self.client.search(self.chunks, data=[np.asarray(vector, dtype=np.float32).tolist()],
                                  anns_field="dense", limit=k, search_params={"metric_type": "IP"},
-                                 output_fields=_CHUNK_FIELDS)
+                                 output_fields=self._chunk_fields())
         return [(_pk(h), float(h["distance"]), h["entity"]) for h in res[0]]
 
     def search_sparse(self, terms: str, k: int) -> list[tuple[int, float, dict]]:
         if not terms or not self.client.has_collection(self.chunks):
             return []
         res = self.client.search(self.chunks, data=[terms], anns_field="sparse", limit=k,
-                                 search_params={"metric_type": "BM25"}, output_fields=_CHUNK_FIELDS)
+                                 search_params={"metric_type": "BM25"}, output_fields=self._chunk_fields())
         # Milvus servers report the BM25 score as the distance; Milvus Lite 3.x reports minus the score
         hits = [(_pk(h), abs(float(h["distance"])), h["entity"]) for h in res[0]]
         hits.sort(key=lambda x: (-x[1], x[0]))

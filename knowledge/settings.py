@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from ingest.chunking import CHUNKER_VERSION
 from ingest.types import ChunkSettings
 
 
@@ -14,7 +15,10 @@ class IndexSettings:
     chunk: ChunkSettings = field(default_factory=ChunkSettings)
 
     def as_manifest(self) -> dict:
-        return {"embedding_model": self.embedding_model, "chunking": asdict(self.chunk)}
+        # "chunker" says which chunking rules (ingest.chunking.CHUNKER_VERSION) made the KB's chunks.
+        # It is a record, never a check: a KB from an older chunker opens and ingests as before, its
+        # new and changed files get the current rules (a KB without the key predates version 2).
+        return {"embedding_model": self.embedding_model, "chunking": asdict(self.chunk), "chunker": CHUNKER_VERSION}
 
     def new_kb_manifest(self) -> dict:
         """The manifest a new (or rebuilt) KB starts with: the settings plus how its text is tokenised.

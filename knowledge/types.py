@@ -8,7 +8,13 @@ from retrieval.types import Hit
 
 @dataclass(frozen=True)
 class RetrievedChunk:
-    """A retrieved passage with everything needed to cite it."""
+    """A retrieved passage with everything needed to cite it.
+
+    For numbered legal text the passage belongs to an article (see ingest.Chunk): `unit` is its
+    label ("第三百六十七条", "Article 12"; "" for prose) and `parent_text` is the whole article when
+    the passage is only a piece of it ("" when the passage is the whole article, has no article, or
+    was ingested before articles were recorded). To show or quote the whole unit, use `unit_text`.
+    """
 
     chunk_id: str
     text: str
@@ -21,10 +27,17 @@ class RetrievedChunk:
     # the model that produced hit.dense_score: a cosine means different things for different models
     # (e5-small's sit in 0.75-0.95), so whoever judges relevance by it needs to know which
     embedding_model: str = ""
+    unit: str = ""
+    parent_text: str = ""
 
     @property
     def heading(self) -> str:
         return " > ".join(self.heading_path)
+
+    @property
+    def unit_text(self) -> str:
+        """The whole article this passage is part of (the passage itself when it is whole or has none)."""
+        return self.parent_text or self.text
 
 
 @dataclass

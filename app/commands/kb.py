@@ -72,7 +72,7 @@ def show(name: str = typer.Argument(...), json_out: bool = typer.Option(False, "
     typer.echo(f"{st['name']}  ({st['path']})" + (f"  store: Milvus {st['uri']}, collections {st['collection']}_*"
                                                   if st.get("store") == "milvus" else ""))
     typer.echo(f"  embedding model: {st['embedding_model']} (dim {st['dim']}); chunks {st['chunk_size']}/"
-               f"{st['chunk_overlap']}; schema {st['schema_version']}")
+               f"{st['chunk_overlap']}; chunker {st.get('chunker', 1)}; schema {st['schema_version']}")
     typer.echo(f"  documents: {st['documents']} ({st['failed']} failed); chunks: {st['chunks']}")
     if docs:
         from rich.table import Table

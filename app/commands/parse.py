@@ -96,8 +96,11 @@ def parse(
             label = [_page_label(record["page"], record["page_end"])]
             if record["heading_path"]:
                 label.append(" > ".join(record["heading_path"]))
-            if record.get("kind") == "table":
-                label.append("[table]")
+            if record.get("kind") in ("table", "toc"):
+                label.append(f"[{record['kind']}]")  # a toc section is shown here but never chunked
+            if record.get("unit"):
+                piece = " (piece)" if record.get("parent_text") else ""
+                label.append(f"[{record['unit']}{piece}]")
             if chunks:
                 label.insert(0, f"#{record['position']}")
             out.write("-- " + "  ".join(x for x in label if x) + "\n")

@@ -195,3 +195,65 @@ def sample_pptx(path: Path) -> Path:
             shape.table.cell(r, c).text = value
     prs.save(path)
     return path
+
+
+STATUTE_TOC = [("第一章  一般规定", 2), ("第二章  物权的设立、变更、转让和消灭", 2), ("第三章  居住权", 3)]
+STATUTE_367 = ["第三百六十七条  设立居住权，当事人应当采用书面形式订立居住权合同。", "居住权合同一般包括下列条款：",
+               "（一）当事人的姓名或者名称和住所；", "（二）住宅的位置；", "（三）居住的条件和要求；", "（四）居住权期限；",
+               "（五）解决争议的方法。"]
+
+
+def statute_pdf(path: Path, toc_title: bool = True) -> Path:
+    """A statute: a contents page (titled 目录, or untitled) of entries with dotted leaders and page
+    numbers, chapters whose titles hold 、, short articles and an article with five items."""
+    import pymupdf
+
+    doc = pymupdf.open()
+    page = doc.new_page(width=595, height=842)
+    y = 100
+    if toc_title:
+        page.insert_text((270, y), "目  录", fontname="china-s", fontsize=16)
+        y += 40
+    for title, number in STATUTE_TOC:
+        page.insert_text((90, y), f"{title} {'.' * (60 - 3 * len(title))} {number}", fontname="china-s", fontsize=12)
+        y += 28
+    page = doc.new_page(width=595, height=842)
+    y = 100
+    page.insert_text((240, y), "第一章  一般规定", fontname="china-s", fontsize=14)
+    y += 36
+    for line in ["第二百零五条  本编调整因物的归属和利用产生的民事关系。", "第二百零六条  国家坚持和完善公有制为主体的基本经济制度。"]:
+        page.insert_text((90, y), line, fontname="china-s", fontsize=12)
+        y += 28
+    page.insert_text((200, y), "第二章  物权的设立、变更、转让和消灭", fontname="china-s", fontsize=14)
+    y += 36
+    page.insert_text((90, y), "第二百零九条  不动产物权的设立、变更、转让和消灭，经依法登记，发生效力。", fontname="china-s",
+                     fontsize=12)
+    page = doc.new_page(width=595, height=842)
+    y = 100
+    page.insert_text((250, y), "第三章  居住权", fontname="china-s", fontsize=14)
+    y += 36
+    for line in STATUTE_367:
+        page.insert_text((90 if line.startswith("第") else 114, y), line, fontname="china-s", fontsize=12)
+        y += 28
+    doc.save(path)
+    doc.close()
+    return path
+
+
+def statute_docx(path: Path) -> Path:
+    """The same statute as a Word file: a 目录 paragraph, then Normal-style chapters and articles."""
+    import docx
+
+    d = docx.Document()
+    d.add_paragraph("目录")
+    for title, _ in STATUTE_TOC:
+        d.add_paragraph(title)
+    d.add_paragraph("第一章  一般规定")
+    d.add_paragraph("第二百零五条  本编调整因物的归属和利用产生的民事关系。")
+    d.add_paragraph("第二章  物权的设立、变更、转让和消灭")
+    d.add_paragraph("第二百零九条  不动产物权的设立、变更、转让和消灭，经依法登记，发生效力。")
+    d.add_paragraph("第三章  居住权")
+    for line in STATUTE_367:
+        d.add_paragraph(line)
+    d.save(path)
+    return path

@@ -21,8 +21,16 @@ def _check_invariants(doc: ParsedDocument, chunks, settings: ChunkSettings) -> N
         span = section.text[c.char_start:c.char_end]
         if c.text == span:
             pass
-        else:  # a table piece after the first repeats the header rows
-            assert c.kind == "table" and c.text.endswith("\n" + span)
+        elif c.kind == "table":  # a table piece after the first repeats the header rows
+            assert c.text.endswith("\n" + span)
+        else:  # a piece of an article after the first leads with the article's head
+            assert c.parent_text and c.text.endswith("\n" + span) and c.text.startswith(c.unit)
+        if c.unit:  # the parent span is the whole article, around the chunk's own span
+            assert section.text[c.parent_start:c.parent_end] == c.unit_text
+            assert c.parent_start <= c.char_start < c.char_end <= c.parent_end
+            assert c.unit_text.startswith(c.unit) or section.heading_path[-1].startswith(c.unit)
+        else:
+            assert c.parent_start is None and c.parent_end is None and not c.parent_text
         if c.kind == "text":
             assert len(c.text) <= settings.chunk_size
         if section.page is not None:

@@ -238,3 +238,22 @@ def test_missing_pymilvus_names_the_extra(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "pymilvus", None)
     with pytest.raises(MilvusUnavailable, match=r"pip install -e \.\[milvus\]"):
         make_catalog(tmp_path / "home", str(tmp_path / "x.db")).create("kb")
+
+
+def test_a_retrieved_piece_of_an_article_brings_the_whole_article(tmp_path):
+    from ingest.types import ChunkSettings
+    from tests.knowledge.test_parent_units import ART_367, STATUTE
+
+    embedder = CountingEmbedder()
+    catalog = Catalog(tmp_path / "home", embedder_loader=lambda name: embedder,
+                      defaults=IndexSettings("hashing:64", ChunkSettings(chunk_size=80, chunk_overlap=10)),
+                      ingest=IngestSettings(lock_timeout_s=0.5), store=StoreSettings("milvus", str(tmp_path / "m.db")))
+    kb = catalog.create("statute")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "civil.txt").write_text(STATUTE, encoding="utf-8")
+    kb.ingest([tmp_path / "docs"])
+    hit = kb.search("解决争议的方法", k=1, mode="sparse")[0]
+    assert hit.unit == "第三百六十七条" and "（一）" not in hit.text and hit.unit_text == ART_367
+    kb.milvus._parent = False  # a collection created before the parent fields: read without them
+    old = kb.search("解决争议的方法", k=1, mode="sparse")[0]
+    assert old.unit == "" and old.unit_text == old.text == hit.text
