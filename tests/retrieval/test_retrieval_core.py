@@ -236,8 +236,10 @@ def test_hybrid_retriever_modes_and_rerank(tok):
     r = HybridRetriever(emb, dense, sparse, tokenizer=tok, text_of=lambda xs: [DOCS[i] for i in xs], reranker=fake)
     assert r.search("公园散步", k=1, mode="sparse")[0].id == 4
     assert r.search("公园散步", k=1, mode="dense")[0].found_by == ("dense",)
-    hybrid = r.search("检索", k=3)
-    assert all(h.score > 0 for h in hybrid)
+    hybrid = r.search("检索", k=3)  # adaptive fusion: z-scores, which may be negative, best first
+    assert [h.score for h in hybrid] == sorted((h.score for h in hybrid), reverse=True)
+    assert "检索" in DOCS[hybrid[0].id] and "sparse" in hybrid[0].found_by
+    assert all(h.score > 0 for h in r.search("检索", k=3, fusion="weighted"))
     reranked = r.search("检索", k=3, rerank=True, rerank_top_n=5)
     assert fake.calls == 1 and reranked[0].rerank_score is not None
     with pytest.raises(ValueError, match="mode"):
