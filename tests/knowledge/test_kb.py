@@ -273,3 +273,14 @@ def test_adding_a_file_tokenises_only_its_chunks_for_bm25(catalog, tmp_path, mon
     hit = kb.search("召回率", k=1, mode="sparse")[0]
     assert hit.source.endswith("extra.txt")
     assert kb.search("topic3", k=1, mode="sparse")[0].source.endswith("doc03.txt")
+
+
+def test_two_chunk_kb_finds_a_word_only_one_chunk_holds(catalog, tmp_path):
+    folder = tmp_path / "two"
+    folder.mkdir()
+    (folder / "a.txt").write_text("知识库问答系统的检索规定。", encoding="utf-8")
+    (folder / "b.txt").write_text("今天天气很好，我们去公园散步。", encoding="utf-8")
+    kb = catalog.create("two")
+    kb.ingest([folder])
+    hits = kb.search("公园", k=3, mode="sparse")
+    assert [h.source.rsplit("/", 1)[-1] for h in hits] == ["b.txt"]
