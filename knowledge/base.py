@@ -51,6 +51,7 @@ class KnowledgeBaseCore:
         self.closed = False  # a closed KB is never handed out again by Catalog.open
         self._tokenizer: Tokenizer | None = None
         self._writing = 0  # ingests of this process writing right now
+        self._follow_links = ingest.follow_links
 
     # --- facts baked into the index
     @property
@@ -126,10 +127,13 @@ class KnowledgeBaseCore:
             pool.close()
 
     def _plan(self, paths: Iterable[str | Path], include: Sequence[str], exclude: Sequence[str] | None,
-              password: str | None):
-        """What an ingest will look at (files, walked roots, missing paths) and how to load it."""
+              password: str | None, follow_links: bool | None = None):
+        """What an ingest will look at (files, walked roots, paths not read: missing or skipped) and how to
+        load it."""
         exclude = self.ingest_settings.exclude if exclude is None else exclude
-        candidates, roots, missing = collect(paths, include or self.ingest_settings.include, exclude)
+        self._follow_links = self.ingest_settings.follow_links if follow_links is None else follow_links
+        candidates, roots, missing = collect(paths, include or self.ingest_settings.include, exclude,
+                                             follow_links=self._follow_links)
         options = LoadOptions(password=password, max_bytes=self.ingest_settings.max_file_bytes,
                               ocr=self.ingest_settings.ocr)
         return candidates, roots, missing, options
@@ -153,11 +157,12 @@ class KnowledgeBase(KnowledgeBaseCore):
     # --- writing
     def ingest(self, paths: Iterable[str | Path], *, include: Sequence[str] = (), exclude: Sequence[str] | None = None,
                rebuild: bool = False, password: str | None = None, progress: Progress | None = None,
-               index_settings: IndexSettings | None = None) -> SyncReport:
-        """Add/refresh files and folders (incremental by content hash); see knowledge.syncing."""
+               index_settings: IndexSettings | None = None, follow_links: bool | None = None) -> SyncReport:
+        """Add/refresh files and folders (incremental by content hash); see knowledge.syncing.
+        `follow_links` (default: the ingest setting) reads symbolic links that lead out of the folders."""
         if not rebuild:
             self.check_settings(index_settings)
-        candidates, roots, missing, options = self._plan(paths, include, exclude, password)
+        candidates, roots, missing, options = self._plan(paths, include, exclude, password, follow_links)
         lock = self._writer_lock()
         try:
             if rebuild:
@@ -221,14 +226,20 @@ class KnowledgeBase(KnowledgeBaseCore):
 
     def _rebuild(self, candidates, roots, missing, options, index_settings, progress) -> SyncReport:
         """Re-embed everything into a fresh database beside this one, then swap it in atomically."""
-        from knowledge.syncing import Candidate
+        from knowledge.syncing import Candidate, admit
 
         settings = index_settings or self.index_settings()
         known = {c.path.as_posix() for c in candidates}
+        missing = list(missing)
         for doc in db.documents(self.conn):
             p = Path(doc.path)
             if p.as_posix() not in known and p.exists():
-                candidates.append(Candidate(p, doc.root, doc.name))
+                # documents of earlier runs pass the same checks as a walk (a link out, a FIFO: skipped)
+                why = admit(p, [doc.root] if doc.root else [], self._follow_links)
+                if why is None:
+                    candidates.append(Candidate(p, doc.root, doc.name))
+                else:
+                    missing.append(why)
         tmp_path = self.path / f"kb.sqlite.rebuild-{os.getpid()}"
         for suffix in ("", "-wal", "-shm"):
             Path(str(tmp_path) + suffix).unlink(missing_ok=True)

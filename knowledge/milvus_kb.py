@@ -20,7 +20,7 @@ from knowledge.base import EmbedderLoader, KnowledgeBaseCore, _LazyEmbedder
 from knowledge.errors import DocumentNotFound, KBNotFound, SettingsMismatch
 from knowledge.milvus_store import MilvusStore, terms_text
 from knowledge.settings import IndexSettings, IngestSettings, QuerySettings
-from knowledge.syncing import Candidate, Progress, sync_files
+from knowledge.syncing import Candidate, Progress, admit, sync_files
 from knowledge.types import RetrievedChunk, SyncReport
 from retrieval import HybridRetriever
 
@@ -82,11 +82,11 @@ class MilvusKnowledgeBase(KnowledgeBaseCore):
     # --- writing
     def ingest(self, paths: Iterable[str | Path], *, include: Sequence[str] = (), exclude: Sequence[str] | None = None,
                rebuild: bool = False, password: str | None = None, progress: Progress | None = None,
-               index_settings: IndexSettings | None = None) -> SyncReport:
+               index_settings: IndexSettings | None = None, follow_links: bool | None = None) -> SyncReport:
         """Add/refresh files and folders (incremental by content hash) in Milvus."""
         if not rebuild:
             self.check_settings(index_settings)
-        candidates, roots, missing, options = self._plan(paths, include, exclude, password)
+        candidates, roots, missing, options = self._plan(paths, include, exclude, password, follow_links)
         lock = self._writer_lock()  # serialises writers on this machine; see README for several machines
         try:
             with self._lock:
@@ -123,7 +123,11 @@ class MilvusKnowledgeBase(KnowledgeBaseCore):
         for doc in self.milvus.documents():
             p = Path(doc.path)
             if p.as_posix() not in known and p.exists():
-                candidates.append(Candidate(p, doc.root, doc.name))
+                why = admit(p, [doc.root] if doc.root else [], self._follow_links)  # as a walk would
+                if why is None:
+                    candidates.append(Candidate(p, doc.root, doc.name))
+                else:
+                    report.files.append(why)
         embedder = self._embedder_loader(settings.embedding_model)
         generation = int(self.manifest.get("generation", 0)) + 1
         self.milvus.drop()
