@@ -19,8 +19,8 @@ from filelock import FileLock, Timeout
 from ingest import LoadOptions
 from ingest.isolated import ParserLimits, ParserPool
 from ingest.types import ChunkSettings
-from knowledge import caches, db
-from knowledge.errors import DocumentNotFound, KBBusy, SettingsMismatch, StorageError
+from knowledge import caches, db, dbfile
+from knowledge.errors import DocumentNotFound, KBBusy, KBDamaged, KBNotFound, SettingsMismatch, StorageError
 from knowledge.settings import IndexSettings, IngestSettings, QuerySettings
 from knowledge.syncing import Progress, SqliteDocStore, collect, sync_files
 from knowledge.types import RetrievedChunk, SyncReport
@@ -148,11 +148,55 @@ class KnowledgeBase(KnowledgeBaseCore):
     def __init__(self, path: Path, *, embedder_loader: EmbedderLoader, reranker_loader: Callable | None = None,
                  query: QuerySettings = QuerySettings(), ingest: IngestSettings = IngestSettings()):
         self._init_common(path, embedder_loader, reranker_loader, query, ingest)
-        self.conn = db.connect(self.path / "kb.sqlite")
-        self.manifest = db.read_manifest(self.conn)
         self._indexes: caches.Indexes | None = None
+        self._indexes_epoch = -1
+        self._epoch = 0  # bumped each time kb.sqlite is reopened because another file took its name
         self._index_lock = threading.Lock()
         self._db_lock = threading.RLock()
+        self._open_db()
+        dbfile.sweep_rebuilds(self.path, locked=False)
+
+    # --- the database file
+    def _open_db(self) -> None:
+        """Connect to kb.sqlite and read its manifest; a file SQLite cannot read is KBDamaged, which names
+        the KB and the way out (nothing here ever writes over it)."""
+        db_path = self.path / "kb.sqlite"
+        conn = None
+        try:
+            conn, file_id = dbfile.connect(db_path)
+            manifest = db.read_manifest(conn)
+        except sqlite3.DatabaseError as exc:
+            if conn is not None:
+                conn.close()
+            if dbfile.is_damage(exc):
+                raise KBDamaged(dbfile.damage_message(self.name, db_path, exc)) from None
+            raise
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            raise
+        self.conn, self._file_id, self.manifest = conn, file_id, manifest
+
+    def replaced(self) -> bool:
+        """Whether kb.sqlite is now another file than the one this KB has open (a rebuild or a delete and
+        re-create by another process)."""
+        return dbfile.identity(self.path / "kb.sqlite") != self._file_id
+
+    def follow_file(self) -> None:
+        """Reopen kb.sqlite if another process swapped it, so reads, deletes and the in-memory indexes
+        are those of the file on disk, not of one that is gone. A stat per call: cheap beside a query."""
+        if not self.replaced():
+            return
+        with self._db_lock:
+            if not self.replaced():
+                return
+            if dbfile.identity(self.path / "kb.sqlite") is None:
+                raise KBNotFound(f"knowledge base '{self.name}' was deleted")
+            old = self.conn
+            self._open_db()
+            old.close()
+            self._epoch += 1
+            log.info("kb.sqlite of '%s' was replaced on disk; reopened it", self.name)
 
     # --- writing
     def ingest(self, paths: Iterable[str | Path], *, include: Sequence[str] = (), exclude: Sequence[str] | None = None,
@@ -165,6 +209,7 @@ class KnowledgeBase(KnowledgeBaseCore):
         candidates, roots, missing, options = self._plan(paths, include, exclude, password, follow_links)
         lock = self._writer_lock()
         try:
+            self.follow_file()  # another process may have rebuilt or re-created the KB since we opened it
             if rebuild:
                 with self._db_lock, self._storage_errors():
                     self.manifest = db.read_manifest(self.conn)
@@ -240,7 +285,8 @@ class KnowledgeBase(KnowledgeBaseCore):
                     candidates.append(Candidate(p, doc.root, doc.name))
                 else:
                     missing.append(why)
-        tmp_path = self.path / f"kb.sqlite.rebuild-{os.getpid()}"
+        dbfile.sweep_rebuilds(self.path, locked=True)  # killed rebuilds' copies (we hold the lock)
+        tmp_path = dbfile.rebuild_path(self.path)
         for suffix in ("", "-wal", "-shm"):
             Path(str(tmp_path) + suffix).unlink(missing_ok=True)
         new = db.connect(tmp_path)
@@ -262,8 +308,8 @@ class KnowledgeBase(KnowledgeBaseCore):
         os.replace(tmp_path, self.path / "kb.sqlite")
         for suffix in ("-wal", "-shm"):
             Path(str(self.path / "kb.sqlite") + suffix).unlink(missing_ok=True)
-        self.conn = db.connect(self.path / "kb.sqlite")
-        self.manifest = db.read_manifest(self.conn)
+        self._open_db()
+        self._epoch += 1
         self._indexes = None
         self.refresh_indexes()
         return report
@@ -272,6 +318,7 @@ class KnowledgeBase(KnowledgeBaseCore):
         """Remove a document (by id or path) with its chunks and vectors."""
         lock = self._writer_lock()
         try:
+            self.follow_file()  # delete from the file on disk, not one a rebuild replaced
             with self._db_lock, self._storage_errors():
                 row = None
                 if isinstance(doc, int) or str(doc).isdigit():
@@ -291,10 +338,12 @@ class KnowledgeBase(KnowledgeBaseCore):
 
     # --- reading
     def documents(self) -> list[dict]:
+        self.follow_file()
         with self._db_lock:
             return [d.as_dict() for d in db.documents(self.conn)]
 
     def stats(self) -> dict:
+        self.follow_file()
         with self._db_lock:
             counts = db.counts(self.conn)
             manifest = db.read_manifest(self.conn)
@@ -309,10 +358,14 @@ class KnowledgeBase(KnowledgeBaseCore):
 
     def refresh_indexes(self) -> caches.Indexes:
         """The indexes for the current committed generation: in memory, from cache files, or rebuilt."""
+        self.follow_file()
         with self._index_lock:
             with self._db_lock:
                 gen = db.generation(self.conn)
-            if self._indexes is not None and (self._indexes.generation == gen or self._writing):
+                epoch = self._epoch
+            # a generation counts only for the file it was read from: a re-created KB counts from 0 again
+            if self._indexes is not None and self._indexes_epoch == epoch and (
+                    self._indexes.generation == gen or self._writing):
                 # while this process ingests, every committed document bumps the generation; rebuilding
                 # per request would stall searches, so they answer from the last complete snapshot (rows
                 # deleted since are skipped in search) and the ingest refreshes once at the end
@@ -324,7 +377,7 @@ class KnowledgeBase(KnowledgeBaseCore):
                     self.manifest = db.read_manifest(self.conn)
                     dim = self.dim or 1
                     loaded = caches.build(self.conn, cache_dir, dim, self.tokenizer(), self._dense_settings())
-            self._indexes = loaded
+            self._indexes, self._indexes_epoch = loaded, epoch
             return loaded
 
     def search(self, query: str, *, k: int | None = None, mode: str | None = None, rerank: bool | None = None,
@@ -334,6 +387,7 @@ class KnowledgeBase(KnowledgeBaseCore):
         k = k or q.k
         mode = mode or q.mode
         rerank = q.rerank if rerank is None else rerank
+        epoch = self._epoch
         idx = self.refresh_indexes()
         if idx.count == 0 or not query.strip():
             return []
@@ -345,6 +399,8 @@ class KnowledgeBase(KnowledgeBaseCore):
                                 dense_weight=q.dense_weight, rerank=rerank, rerank_top_n=q.rerank_top_n,
                                 query_vector=query_vector)
         with self._db_lock:
+            if self._epoch != epoch:  # kb.sqlite was swapped mid-search: these ids belong to the old file
+                return self.search(query, k=k, mode=mode, rerank=rerank, query_vector=query_vector, **overrides)
             rows = db.chunk_rows(self.conn, [h.id for h in hits])
         out = []
         for h in hits:

@@ -13,7 +13,7 @@ from filelock import FileLock, Timeout
 from ingest.types import ChunkSettings
 from knowledge import db
 from knowledge.base import KnowledgeBase
-from knowledge.errors import KBBusy, KBExists, KBNotFound
+from knowledge.errors import KBBusy, KBError, KBExists, KBNotFound
 from knowledge.names import validate_kb_name
 from knowledge.settings import IndexSettings, IngestSettings, QuerySettings, StoreSettings
 
@@ -140,7 +140,17 @@ class Catalog:
         with self._lock:
             kb = self._open.get(path.name)
             if kb is not None and not getattr(kb, "closed", False) and self._is_kb(path):
-                return kb
+                follow = getattr(kb, "follow_file", None)  # kb.sqlite swapped by another process: reopen it
+                try:
+                    if follow is not None and (path / "kb.sqlite").is_file():
+                        follow()
+                        return kb
+                    if follow is None:
+                        return kb
+                except KBError:  # gone or damaged now: forget it, and open what is there afresh below
+                    pass
+                self._open.pop(path.name, None)
+                kb.close()
             if not self._is_kb(path):
                 known = ", ".join(self.names()) or "none yet"
                 raise KBNotFound(f"no knowledge base named '{name}' (known: {known}); "

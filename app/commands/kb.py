@@ -88,7 +88,8 @@ def delete(name: str = typer.Argument(...),
            yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
     """Delete a knowledge base and everything in it (your original files are not touched)."""
     cat = catalog()
-    cat.open(name)  # a clear error for an unknown name before asking
+    if not cat.exists(name):
+        cat.open(name)  # a clear error for an unknown name before asking (a damaged KB can still go)
     if not yes and not typer.confirm(f"Delete knowledge base '{name}' and its index?"):
         raise typer.Exit(1)
     cat.delete(name)
