@@ -4,6 +4,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import numbers
 import os
 import shutil
 import sqlite3
@@ -140,6 +141,15 @@ class KnowledgeBaseCore:
 
     def _query(self, overrides: dict) -> QuerySettings:
         return replace(self.query_settings, **{k_: v for k_, v in overrides.items() if v is not None})
+
+    @staticmethod
+    def _top_k(k: int | None, q: QuerySettings) -> int:
+        """How many results a search returns; anything but a whole number >= 1 is refused (a negative k
+        used to reach argpartition and return results anyway)."""
+        k = q.k if k is None else k
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+            raise ValueError(f"the number of results (k) must be a whole number of at least 1, not {k!r}")
+        return int(k)
 
 
 class KnowledgeBase(KnowledgeBaseCore):
@@ -384,7 +394,7 @@ class KnowledgeBase(KnowledgeBaseCore):
                query_vector=None, **overrides) -> list[RetrievedChunk]:
         """Ranked chunks for a query; `query_vector` skips embedding it again (batch evaluation)."""
         q = self._query(overrides)
-        k = k or q.k
+        k = self._top_k(k, q)
         mode = mode or q.mode
         rerank = q.rerank if rerank is None else rerank
         epoch = self._epoch

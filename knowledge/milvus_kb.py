@@ -179,7 +179,7 @@ class MilvusKnowledgeBase(KnowledgeBaseCore):
                query_vector=None, **overrides) -> list[RetrievedChunk]:
         """Ranked chunks for a query; `query_vector` skips embedding it again (batch evaluation)."""
         q = self._query(overrides)
-        k = k or q.k
+        k = self._top_k(k, q)
         mode = mode or q.mode
         rerank = q.rerank if rerank is None else rerank
         if not query.strip():

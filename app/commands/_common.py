@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -36,4 +37,15 @@ def stderr_console():
 def stdout_console():
     from rich.console import Console
 
-    return Console(soft_wrap=False, highlight=False, width=None if sys.stdout.isatty() else 160)
+    # piped output is 160 columns unless COLUMNS says otherwise (Rich reads it when width is None)
+    wide = sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit()
+    return Console(soft_wrap=False, highlight=False, width=None if wide else 160)
+
+
+def plain(value: Any, style: str = ""):
+    """A table cell or title from data (file names, reasons, KB names, model ids) as a rich Text: never
+    read as markup or emoji codes, so `zhida[ocr]` prints as written and a folder named `a[` with a
+    `x]` below it cannot end a command with MarkupError after its work is committed."""
+    from rich.text import Text
+
+    return Text("" if value is None else str(value), style=style)

@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from app.commands._common import print_json, settings, stdout_console
+from app.commands._common import plain, print_json, settings, stdout_console
 from app.evaluation import ALL_MODES, DatasetError, load_dataset, score_mode, write_passages
 
 
@@ -21,7 +21,7 @@ def eval_cmd(
     k: str = typer.Option("1,3,5,10", "--k", help="Cut-offs for Recall@k, comma separated."),
     embedding: Optional[str] = typer.Option(None, "--embedding", help="Embedding model (default from config)."),
     reranker: Optional[str] = typer.Option(None, "--reranker", help="Cross-encoder for hybrid+rerank."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N queries."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N queries."),
     fusion: Optional[str] = typer.Option(None, "--fusion", help="rrf or weighted (default from config)."),
     store: Optional[str] = typer.Option(None, "--store", help="local or milvus (default from config store.backend)."),
     uri: Optional[str] = typer.Option(None, "--uri", help="Milvus URI for --store milvus (default: config "
@@ -39,6 +39,8 @@ def eval_cmd(
         ks = sorted({int(x) for x in k.split(",") if x.strip()})
     except ValueError:
         raise typer.BadParameter("give cut-offs like 1,3,5,10", param_hint="--k") from None
+    if not ks or ks[0] < 1:
+        raise typer.BadParameter("cut-offs are whole numbers of at least 1, like 1,3,5,10", param_hint="--k")
     try:
         ds = load_dataset(dataset_dir, limit)
     except DatasetError as exc:
@@ -113,10 +115,11 @@ def eval_cmd(
     from rich.table import Table
 
     metrics = [f"recall@{x}" for x in ks] + ["mrr@10", "ndcg@10"]
-    table = Table("mode", *metrics, title=f"{ds.name}: {answerable} queries, {len(ds.passages)} passages, "
-                  f"embedding {idx_settings.embedding_model}, store {store_settings.backend}")
+    table = Table("mode", *metrics, title=plain(f"{ds.name}: {answerable} queries, {len(ds.passages)} passages, "
+                                                f"embedding {idx_settings.embedding_model}, store "
+                                                f"{store_settings.backend}"))
     for m, vals in results.items():
-        table.add_row(m, *[f"{vals.get(x, 0):.3f}" for x in metrics])
+        table.add_row(plain(m), *[f"{vals.get(x, 0):.3f}" for x in metrics])
     stdout_console().print(table)
     if out["skipped_queries"]:
         typer.echo(f"{out['skipped_queries']} queries without gold passages were skipped")

@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from app.commands._common import catalog, print_json, settings, stdout_console
+from app.commands._common import catalog, plain, print_json, settings, stdout_console
 
 
 def ingest(
@@ -97,7 +97,7 @@ def _print_report(report) -> None:
         style = {"failed": "red", "added": "green", "updated": "yellow", "removed": "magenta", "skipped": "cyan"}
         for f in interesting:
             reason = f.reason or ("; ".join(f.warnings) if f.warnings else "")
-            table.add_row(f.path, f"[{style.get(f.status, '')}]{f.status}[/]", str(f.chunks), reason)
+            table.add_row(plain(f.path), plain(f.status, style.get(f.status, "")), str(f.chunks), plain(reason))
         stdout_console().print(table)
     s = report.summary()
     skipped = report.count("skipped")

@@ -284,3 +284,12 @@ def test_two_chunk_kb_finds_a_word_only_one_chunk_holds(catalog, tmp_path):
     kb.ingest([folder])
     hits = kb.search("公园", k=3, mode="sparse")
     assert [h.source.rsplit("/", 1)[-1] for h in hits] == ["b.txt"]
+
+
+@pytest.mark.parametrize("k", [-3, 0, 2.5, "3"])
+def test_search_refuses_a_count_below_one_or_not_whole(catalog, tmp_path, k):
+    kb = catalog.create("kb")
+    kb.ingest([write_corpus(tmp_path / "docs", n=3)])
+    with pytest.raises(ValueError, match="at least 1"):
+        kb.search("知识库", k=k)
+    assert len(kb.search("知识库", k=2)) == 2
