@@ -11,5 +11,4 @@ from knowledge.types import FileResult, RetrievedChunk, SyncReport
 
 __all__ = ["Catalog", "DocumentNotFound", "FileResult", "IndexSettings", "IngestSettings", "InvalidName", "KBBusy",
            "KBDamaged", "KBError", "KBExists", "KBNotFound", "KnowledgeBase", "QuerySettings", "RetrievedChunk",
-           "SchemaError",
-           "SettingsMismatch", "StoreSettings", "SyncReport"]
+           "SchemaError", "SettingsMismatch", "StoreSettings", "SyncReport"]

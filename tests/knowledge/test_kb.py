@@ -293,3 +293,23 @@ def test_search_refuses_a_count_below_one_or_not_whole(catalog, tmp_path, k):
     with pytest.raises(ValueError, match="at least 1"):
         kb.search("知识库", k=k)
     assert len(kb.search("知识库", k=2)) == 2
+
+
+def test_full_width_and_case_variants_of_a_name_are_one_name(catalog, tmp_path):
+    catalog.create("a")
+    for twin in ("ａ", "A", "Ａ"):
+        with pytest.raises(KBExists, match="'a'"):
+            catalog.create(twin)
+    kb = catalog.create("Ｒｅｐｏｒｔ２０２４")  # stored under its NFKC name and found by either spelling
+    assert kb.path.name == "Report2024"
+    assert catalog.open("Report2024") is catalog.open("Ｒｅｐｏｒｔ２０２４")
+    assert catalog.names() == ["Report2024", "a"]
+
+
+def test_a_kb_made_under_a_full_width_name_by_an_older_version_still_opens(catalog, tmp_path):
+    import shutil
+
+    catalog.create("old")
+    shutil.move(str(catalog.root / "old"), str(catalog.root / "ｏｌｄ"))  # NFC kept full-width letters
+    assert catalog.open("ｏｌｄ").path.name == "ｏｌｄ"
+    assert catalog.exists("ｏｌｄ")
