@@ -187,6 +187,16 @@ class KnowledgeBase(KnowledgeBaseCore):
             raise
         self.conn, self._file_id, self.manifest = conn, file_id, manifest
 
+    @contextmanager
+    def _readable(self):
+        """Damage found after opening (a malformed page under the chunks) is KBDamaged too, with the way out."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            if not dbfile.is_damage(exc):
+                raise
+            raise KBDamaged(dbfile.damage_message(self.name, self.path / "kb.sqlite", exc)) from None
+
     def replaced(self) -> bool:
         """Whether kb.sqlite is now another file than the one this KB has open (a rebuild or a delete and
         re-create by another process)."""
@@ -349,12 +359,12 @@ class KnowledgeBase(KnowledgeBaseCore):
     # --- reading
     def documents(self) -> list[dict]:
         self.follow_file()
-        with self._db_lock:
+        with self._db_lock, self._readable():
             return [d.as_dict() for d in db.documents(self.conn)]
 
     def stats(self) -> dict:
         self.follow_file()
-        with self._db_lock:
+        with self._db_lock, self._readable():
             counts = db.counts(self.conn)
             manifest = db.read_manifest(self.conn)
         return {"name": self.name, "path": str(self.path), "store": self.store, "documents": counts["documents"],
@@ -383,7 +393,7 @@ class KnowledgeBase(KnowledgeBaseCore):
             cache_dir = self.path / "cache"
             loaded = caches.load(cache_dir, gen, self._dense_settings())
             if loaded is None:
-                with self._db_lock:
+                with self._db_lock, self._readable():
                     self.manifest = db.read_manifest(self.conn)
                     dim = self.dim or 1
                     loaded = caches.build(self.conn, cache_dir, dim, self.tokenizer(), self._dense_settings())
@@ -411,7 +421,8 @@ class KnowledgeBase(KnowledgeBaseCore):
         with self._db_lock:
             if self._epoch != epoch:  # kb.sqlite was swapped mid-search: these ids belong to the old file
                 return self.search(query, k=k, mode=mode, rerank=rerank, query_vector=query_vector, **overrides)
-            rows = db.chunk_rows(self.conn, [h.id for h in hits])
+            with self._readable():
+                rows = db.chunk_rows(self.conn, [h.id for h in hits])
         out = []
         for h in hits:
             row = rows.get(h.id)

@@ -195,13 +195,12 @@ def collect(paths: Iterable[str | Path], include: Sequence[str], exclude: Sequen
                     sub = Path(dirpath) / d
                     if sub.is_symlink():
                         real = os.path.realpath(sub)
+                        if _inside(real, roots) or real in visited:
+                            continue  # walked where it points (a link back up would loop)
                         if not follow_links:
-                            if not _inside(real, roots):
-                                refused.append(_skipped(sub, f"symbolic link to the folder {real}, outside the "
-                                                        "folders being ingested (--follow-links includes it)",
-                                                        "link_outside"))
-                            continue  # a link inside the roots is walked where it points
-                        if real in visited:
+                            refused.append(_skipped(sub, f"symbolic link to the folder {real}, outside the "
+                                                    "folders being ingested (--follow-links includes it)",
+                                                    "link_outside"))
                             continue
                         visited.add(real)
                     keep.append(d)

@@ -183,3 +183,25 @@ def test_a_damaged_kb_names_itself_and_the_way_out_and_is_never_overwritten(tmp_
                        capture_output=True, text=True, timeout=180, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert not kb.path.exists()
+
+
+def test_damage_found_after_opening_also_names_the_kb_and_the_way_out(tmp_path):
+    import sqlite3
+
+    home = tmp_path / "home"
+    kb = _catalog(home).create("x")
+    kb.ingest([_folder(tmp_path / "a", **{f"d{i}": f"文件{i} " * 300 for i in range(5)})])
+    kb.close()
+    db_file = kb.path / "kb.sqlite"
+    conn = sqlite3.connect(db_file)
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    roots = [r[0] for r in conn.execute("SELECT rootpage FROM sqlite_master WHERE tbl_name='chunks'")]
+    conn.close()
+    with open(db_file, "r+b") as fh:  # the root pages of chunks and its indexes: the manifest still reads
+        for root in roots:
+            fh.seek((root - 1) * page_size)
+            fh.write(b"\xa5" * page_size)
+    reopened = _catalog(home).open("x")
+    for call in (reopened.stats, lambda: reopened.search("文件", k=3)):
+        with pytest.raises(KBError, match="knowledge base 'x' is damaged.*zhida kb delete x"):
+            call()
