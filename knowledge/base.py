@@ -52,7 +52,6 @@ class KnowledgeBaseCore:
         self.closed = False  # a closed KB is never handed out again by Catalog.open
         self._tokenizer: Tokenizer | None = None
         self._writing = 0  # ingests of this process writing right now
-        self._follow_links = ingest.follow_links
 
     # --- facts baked into the index
     @property
@@ -127,14 +126,17 @@ class KnowledgeBaseCore:
         finally:
             pool.close()
 
+    def _follows(self, follow_links: bool | None) -> bool:
+        """Whether this ingest reads links out of its folders: the call's choice, else the ingest setting."""
+        return self.ingest_settings.follow_links if follow_links is None else bool(follow_links)
+
     def _plan(self, paths: Iterable[str | Path], include: Sequence[str], exclude: Sequence[str] | None,
-              password: str | None, follow_links: bool | None = None):
+              password: str | None, follow_links: bool = False):
         """What an ingest will look at (files, walked roots, paths not read: missing or skipped) and how to
         load it."""
         exclude = self.ingest_settings.exclude if exclude is None else exclude
-        self._follow_links = self.ingest_settings.follow_links if follow_links is None else follow_links
         candidates, roots, missing = collect(paths, include or self.ingest_settings.include, exclude,
-                                             follow_links=self._follow_links)
+                                             follow_links=follow_links)
         options = LoadOptions(password=password, max_bytes=self.ingest_settings.max_file_bytes,
                               ocr=self.ingest_settings.ocr)
         return candidates, roots, missing, options
@@ -226,6 +228,7 @@ class KnowledgeBase(KnowledgeBaseCore):
         `follow_links` (default: the ingest setting) reads symbolic links that lead out of the folders."""
         if not rebuild:
             self.check_settings(index_settings)
+        follow_links = self._follows(follow_links)
         candidates, roots, missing, options = self._plan(paths, include, exclude, password, follow_links)
         lock = self._writer_lock()
         try:
@@ -233,7 +236,8 @@ class KnowledgeBase(KnowledgeBaseCore):
             if rebuild:
                 with self._db_lock, self._storage_errors():
                     self.manifest = db.read_manifest(self.conn)
-                    return self._rebuild(candidates, roots, missing, options, index_settings, progress)
+                    return self._rebuild(candidates, roots, missing, options, index_settings, progress,
+                                         follow_links)
             with self._db_lock:
                 self.manifest = db.read_manifest(self.conn)
             embedder = _LazyEmbedder(self)  # an unchanged folder never loads the model
@@ -289,7 +293,7 @@ class KnowledgeBase(KnowledgeBaseCore):
             raise SettingsMismatch(f"embedding model {self.embedding_model!r} now gives {embedder.dim}-dim vectors "
                                    f"but '{self.name}' holds {self.dim}-dim ones; re-index with --rebuild")
 
-    def _rebuild(self, candidates, roots, missing, options, index_settings, progress) -> SyncReport:
+    def _rebuild(self, candidates, roots, missing, options, index_settings, progress, follow_links) -> SyncReport:
         """Re-embed everything into a fresh database beside this one, then swap it in atomically."""
         from knowledge.syncing import Candidate, admit
 
@@ -300,7 +304,7 @@ class KnowledgeBase(KnowledgeBaseCore):
             p = Path(doc.path)
             if p.as_posix() not in known and p.exists():
                 # documents of earlier runs pass the same checks as a walk (a link out, a FIFO: skipped)
-                why = admit(p, [doc.root] if doc.root else [], self._follow_links)
+                why = admit(p, [doc.root] if doc.root else [], follow_links)
                 if why is None:
                     candidates.append(Candidate(p, doc.root, doc.name))
                 else:

@@ -86,6 +86,7 @@ class MilvusKnowledgeBase(KnowledgeBaseCore):
         """Add/refresh files and folders (incremental by content hash) in Milvus."""
         if not rebuild:
             self.check_settings(index_settings)
+        follow_links = self._follows(follow_links)
         candidates, roots, missing, options = self._plan(paths, include, exclude, password, follow_links)
         lock = self._writer_lock()  # serialises writers on this machine; see README for several machines
         try:
@@ -93,7 +94,7 @@ class MilvusKnowledgeBase(KnowledgeBaseCore):
                 self.manifest = self.milvus.read_manifest()
                 report = SyncReport(files=list(missing))
                 if rebuild:
-                    return self._rebuild(candidates, roots, options, index_settings, progress, report)
+                    return self._rebuild(candidates, roots, options, index_settings, progress, report, follow_links)
                 try:
                     with self._parser() as parse:
                         sync_files(self.milvus, _LazyEmbedder(self), candidates, roots, self.chunk_settings, options,
@@ -113,7 +114,7 @@ class MilvusKnowledgeBase(KnowledgeBaseCore):
                                    f"but '{self.name}' holds {self.dim}-dim ones; re-index with --rebuild")
         self.milvus.ensure_chunks(self.dim)
 
-    def _rebuild(self, candidates, roots, options, index_settings, progress, report) -> SyncReport:
+    def _rebuild(self, candidates, roots, options, index_settings, progress, report, follow_links) -> SyncReport:
         """Drop the KB's Milvus collections and re-embed every document with the (new) index settings.
 
         Unlike the local store there is no side-by-side copy to swap in: queries during a rebuild see a
@@ -123,7 +124,7 @@ class MilvusKnowledgeBase(KnowledgeBaseCore):
         for doc in self.milvus.documents():
             p = Path(doc.path)
             if p.as_posix() not in known and p.exists():
-                why = admit(p, [doc.root] if doc.root else [], self._follow_links)  # as a walk would
+                why = admit(p, [doc.root] if doc.root else [], follow_links)  # as a walk would
                 if why is None:
                     candidates.append(Candidate(p, doc.root, doc.name))
                 else:
