@@ -1,5 +1,8 @@
 """BM25 (Okapi, the rank-bm25 `BM25Okapi` formula) over precomputed term weights.
 
+One deliberate difference: a term in exactly half the documents (idf 0, which rank-bm25 keeps) gets
+the same positive floor as terms in more than half, or a 2-chunk KB could never match anything.
+
 Every (term, doc) weight idf*tf*(k1+1)/(tf+k1*(1-b+b*dl/avgdl)) is computed once
 at build time into a CSR matrix with one row per term, so a query is a sparse
 row sum plus an argpartition: no per-document Python loop. Persisted as plain
