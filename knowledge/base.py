@@ -23,7 +23,8 @@ from ingest.types import ChunkSettings
 from knowledge import caches, db, dbfile
 from knowledge.errors import DocumentNotFound, KBBusy, KBDamaged, KBNotFound, SettingsMismatch, StorageError
 from knowledge.settings import IndexSettings, IngestSettings, QuerySettings
-from knowledge.syncing import Progress, SqliteDocStore, collect, sync_files
+from knowledge.collecting import collect
+from knowledge.syncing import Progress, SqliteDocStore, sync_files
 from knowledge.types import RetrievedChunk, SyncReport
 from retrieval import DenseSettings, HybridRetriever, Tokenizer
 from retrieval.tokenize import shared_tokenizer
@@ -295,7 +296,7 @@ class KnowledgeBase(KnowledgeBaseCore):
 
     def _rebuild(self, candidates, roots, missing, options, index_settings, progress, follow_links) -> SyncReport:
         """Re-embed everything into a fresh database beside this one, then swap it in atomically."""
-        from knowledge.syncing import Candidate, admit
+        from knowledge.collecting import Candidate, admit
 
         settings = index_settings or self.index_settings()
         known = {c.path.as_posix() for c in candidates}

@@ -20,7 +20,8 @@ from knowledge.base import EmbedderLoader, KnowledgeBaseCore, _LazyEmbedder
 from knowledge.errors import DocumentNotFound, KBNotFound, SettingsMismatch
 from knowledge.milvus_store import MilvusStore, terms_text
 from knowledge.settings import IndexSettings, IngestSettings, QuerySettings
-from knowledge.syncing import Candidate, Progress, admit, sync_files
+from knowledge.collecting import Candidate, admit
+from knowledge.syncing import Progress, sync_files
 from knowledge.types import RetrievedChunk, SyncReport
 from retrieval import HybridRetriever
 

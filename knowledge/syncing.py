@@ -8,23 +8,21 @@ left to do by content hash and finishes it.
 """
 from __future__ import annotations
 
-import errno
-import fnmatch
-import hashlib
 import logging
 import os
 import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from ingest import IngestError, LoadOptions, supported_suffixes
+from ingest import IngestError, LoadOptions
 from ingest.isolated import parse_in_process
 from ingest.types import ChunkSettings
 from knowledge import db
+from knowledge.collecting import Candidate, NotRegularFile, file_sha256, skipped, special_kind
 from knowledge.types import FileResult, SyncReport
 
 log = logging.getLogger(__name__)
@@ -95,144 +93,6 @@ class SqliteDocStore:
     def delete_document(self, doc: db.DocumentRow) -> None:
         with db.transaction(self.conn):
             db.delete_document(self.conn, doc.id)
-
-
-class NotRegularFile(OSError):
-    """The path is a FIFO, device, socket ...: reading one blocks forever or never ends (/dev/zero)."""
-
-
-def file_sha256(path: Path) -> str:
-    """The content hash, read only if the open file is a regular file. O_NONBLOCK makes opening a FIFO
-    return at once instead of waiting for a writer; fstat on the open descriptor means a file swapped
-    for a FIFO or device after the directory walk is refused too, not read forever."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    with open(fd, "rb") as fh:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotRegularFile(errno.EINVAL, f"not a regular file ({special_kind(mode)})")
-        h = hashlib.sha256()
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def special_kind(mode: int) -> str:
-    """What a non-regular file is, in words for the report."""
-    for test, what in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder")):
-        if test(mode):
-            return what
-    return "not a regular file"
-
-
-@dataclass(frozen=True)
-class Candidate:
-    path: Path
-    root: str | None  # the folder it was found in (None when named explicitly)
-    name: str
-
-
-def _matches(name: str, rel: str, patterns: Sequence[str]) -> bool:
-    return any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(rel, p) for p in patterns)
-
-
-def _inside(target: str, roots: Sequence[str]) -> bool:
-    return any(target == r or target.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
-
-
-def _skipped(path: Path | str, reason: str, kind: str) -> FileResult:
-    return FileResult(path=str(path), status="skipped", reason=reason, error_kind=kind)
-
-
-def admit(path: Path, roots: Sequence[str], follow_links: bool) -> FileResult | None:
-    """Why a file found in a folder must not be read (a skip for the report), or None to read it.
-
-    Only regular files are read: a FIFO blocks the reader forever and a device never ends. A symbolic
-    link is followed only to a target inside the folders being ingested, unless follow_links: a folder
-    holding `passwd.txt -> /etc/passwd` must not put /etc/passwd in the knowledge base."""
-    if path.is_symlink() and not follow_links:
-        target = os.path.realpath(path)
-        if not _inside(target, roots):
-            return _skipped(path, f"symbolic link to {target}, outside the folders being ingested "
-                            "(--follow-links includes it)", "link_outside")
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return None  # a broken link or a file gone since the walk: triage reports why it cannot be read
-    if not stat.S_ISREG(mode):
-        return _skipped(path, f"not a regular file ({special_kind(mode)})", "not_regular")
-    return None
-
-
-def collect(paths: Iterable[str | Path], include: Sequence[str], exclude: Sequence[str], *,
-            follow_links: bool = False) -> tuple[list[Candidate], list[str], list[FileResult]]:
-    """Files to consider, the folders walked (for removals), and results for paths that are not read:
-    those that do not exist (failed) and links or special files refused by `admit` (skipped).
-
-    A file named directly is what the user chose (its link is resolved), but only a regular one is read.
-    Linked folders are walked only with follow_links (each real folder once, so a link loop ends)."""
-    suffixes = supported_suffixes()
-    out: list[Candidate] = []
-    roots: list[str] = []
-    refused: list[FileResult] = []
-    seen: set[str] = set()
-    resolved: list[tuple[str | Path, Path]] = []
-    for raw in paths:
-        p = Path(raw).expanduser()
-        try:
-            p = p.resolve()
-        except OSError:
-            pass
-        resolved.append((raw, p))
-        if p.is_dir():
-            roots.append(str(p))
-    for raw, p in resolved:
-        if p.is_dir():
-            visited = {os.path.realpath(p)}
-            for dirpath, dirnames, filenames in os.walk(p, followlinks=follow_links):
-                keep = []
-                for d in sorted(d for d in dirnames if not d.startswith(".")):
-                    sub = Path(dirpath) / d
-                    if sub.is_symlink():
-                        real = os.path.realpath(sub)
-                        if _inside(real, roots) or real in visited:
-                            continue  # walked where it points (a link back up would loop)
-                        if not follow_links:
-                            refused.append(_skipped(sub, f"symbolic link to the folder {real}, outside the "
-                                                    "folders being ingested (--follow-links includes it)",
-                                                    "link_outside"))
-                            continue
-                        visited.add(real)
-                    keep.append(d)
-                dirnames[:] = keep
-                for fn in sorted(filenames):
-                    full = Path(dirpath) / fn
-                    rel = str(full.relative_to(p))
-                    if Path(fn).suffix.lower() not in suffixes or _matches(fn, rel, exclude):
-                        continue
-                    if include and not _matches(fn, rel, include):
-                        continue
-                    if str(full) in seen:
-                        continue
-                    seen.add(str(full))
-                    why = admit(full, roots, follow_links)
-                    if why is not None:
-                        refused.append(why)
-                    else:
-                        out.append(Candidate(full, str(p), rel))
-        elif p.exists():
-            if str(p) in seen:
-                continue
-            seen.add(str(p))
-            mode = p.stat().st_mode
-            if stat.S_ISREG(mode):
-                out.append(Candidate(p, None, p.name))
-            else:
-                refused.append(_skipped(raw, f"not a regular file ({special_kind(mode)})", "not_regular"))
-        else:
-            refused.append(FileResult(path=str(raw), status="failed", reason="no such file or folder",
-                                      error_kind="not_found"))
-    return out, roots, refused
 
 
 def _embed_text(chunk) -> str:
@@ -345,11 +205,11 @@ def sync_files(store: DocStore, embedder, candidates: list[Candidate], roots: li
     report.files.extend(r for r in results if r is not None)
     # files that disappeared from a folder we walked, and those now skipped (a link out of the folder or a
     # FIFO that an older version indexed): what the report says is not read must not stay searchable
-    skipped = {f.path for f in report.files if f.status == "skipped"}
-    skipped_dirs = tuple(p + os.sep for p in skipped)  # files under a skipped folder link
+    skipped_paths = {f.path for f in report.files if f.status == "skipped"}
+    skipped_dirs = tuple(p + os.sep for p in skipped_paths)  # files under a skipped folder link
 
     def refused(path: str) -> bool:
-        return path in skipped or (bool(skipped_dirs) and path.startswith(skipped_dirs))
+        return path in skipped_paths or (bool(skipped_dirs) and path.startswith(skipped_dirs))
 
     for root in roots:
         prefix = root.rstrip(os.sep) + os.sep
@@ -372,7 +232,7 @@ def _triage(store: DocStore, cand: Candidate, load_options: LoadOptions, force: 
     except OSError as exc:
         return FileResult(path=path, status="failed", reason=f"cannot read it ({exc.strerror})", error_kind="io")
     if not stat.S_ISREG(st.st_mode):  # swapped for a FIFO or device since the walk
-        return _skipped(path, f"not a regular file ({special_kind(st.st_mode)})", "not_regular")
+        return skipped(path, f"not a regular file ({special_kind(st.st_mode)})", "not_regular")
     existing = store.document_by_path(path)
     retry_failed = existing is not None and existing.status == "failed" and load_options.password
     if existing and not force and not retry_failed and existing.size == st.st_size and existing.mtime == st.st_mtime:
@@ -380,7 +240,7 @@ def _triage(store: DocStore, cand: Candidate, load_options: LoadOptions, force: 
     try:
         sha = file_sha256(cand.path)
     except NotRegularFile as exc:
-        return _skipped(path, exc.strerror, "not_regular")
+        return skipped(path, exc.strerror, "not_regular")
     except OSError as exc:
         return FileResult(path=path, status="failed", reason=f"cannot read it ({exc.strerror})", error_kind="io")
     if existing and not force and not retry_failed and existing.sha256 == sha:

@@ -135,7 +135,7 @@ def test_a_followed_link_to_a_device_is_skipped_not_spun_on(catalog, tmp_path):
 
 @pytest.mark.timeout(30)
 def test_a_file_swapped_for_a_fifo_after_the_walk_is_refused_when_opened(tmp_path):
-    from knowledge.syncing import NotRegularFile, file_sha256
+    from knowledge.collecting import NotRegularFile, file_sha256
 
     pipe = tmp_path / "swapped.txt"
     os.mkfifo(pipe)
