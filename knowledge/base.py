@@ -1,13 +1,11 @@
 """One knowledge base: a folder with kb.sqlite (truth), cache/ (FAISS + BM25) and .lock."""
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import numbers
 import os
 import shutil
-import sqlite3
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -21,9 +19,9 @@ from ingest import LoadOptions
 from ingest.isolated import ParserLimits, ParserPool
 from ingest.types import ChunkSettings
 from knowledge import caches, db, dbfile
-from knowledge.errors import DocumentNotFound, KBBusy, KBDamaged, KBNotFound, SettingsMismatch, StorageError
-from knowledge.settings import IndexSettings, IngestSettings, QuerySettings
 from knowledge.collecting import collect
+from knowledge.errors import DocumentNotFound, KBBusy, KBNotFound, SettingsMismatch
+from knowledge.settings import IndexSettings, IngestSettings, QuerySettings
 from knowledge.syncing import Progress, SqliteDocStore, sync_files
 from knowledge.types import RetrievedChunk, SyncReport
 from retrieval import DenseSettings, HybridRetriever, Tokenizer
@@ -171,34 +169,11 @@ class KnowledgeBase(KnowledgeBaseCore):
 
     # --- the database file
     def _open_db(self) -> None:
-        """Connect to kb.sqlite and read its manifest; a file SQLite cannot read is KBDamaged, which names
-        the KB and the way out (nothing here ever writes over it)."""
-        db_path = self.path / "kb.sqlite"
-        conn = None
-        try:
-            conn, file_id = dbfile.connect(db_path)
-            manifest = db.read_manifest(conn)
-        except sqlite3.DatabaseError as exc:
-            if conn is not None:
-                conn.close()
-            if dbfile.is_damage(exc):
-                raise KBDamaged(dbfile.damage_message(self.name, db_path, exc)) from None
-            raise
-        except BaseException:
-            if conn is not None:
-                conn.close()
-            raise
-        self.conn, self._file_id, self.manifest = conn, file_id, manifest
+        self.conn, self._file_id, self.manifest = dbfile.open_db(self.path / "kb.sqlite", self.name)
 
-    @contextmanager
     def _readable(self):
-        """Damage found after opening (a malformed page under the chunks) is KBDamaged too, with the way out."""
-        try:
-            yield
-        except sqlite3.DatabaseError as exc:
-            if not dbfile.is_damage(exc):
-                raise
-            raise KBDamaged(dbfile.damage_message(self.name, self.path / "kb.sqlite", exc)) from None
+        """Damage found after opening (a malformed page under the chunks) is KBDamaged too."""
+        return dbfile.damage_named(self.name, self.path / "kb.sqlite")
 
     def replaced(self) -> bool:
         """Whether kb.sqlite is now another file than the one this KB has open (a rebuild or a delete and
@@ -262,26 +237,9 @@ class KnowledgeBase(KnowledgeBaseCore):
         finally:
             lock.release()
 
-    @contextmanager
     def _storage_errors(self):
-        """A full or read-only disk becomes one clear StorageError; every document is its own transaction,
-        so what was committed before stays and the failed write is rolled back."""
-        try:
-            yield
-        except sqlite3.OperationalError as exc:
-            text = str(exc).lower()
-            if not any(w in text for w in ("full", "disk i/o", "readonly", "read-only", "unable to open")):
-                raise
-            raise StorageError(self._storage_message(str(exc))) from exc
-        except OSError as exc:
-            if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO):
-                raise
-            raise StorageError(self._storage_message(exc.strerror or str(exc))) from exc
-
-    def _storage_message(self, why: str) -> str:
-        return (f"could not write knowledge base '{self.name}' ({why}); it keeps its last complete state "
-                "(documents finished before the error stay in, the one being written was rolled back); "
-                "free some disk space and run the same command again to finish")
+        """A full or read-only disk becomes one clear StorageError (see dbfile.storage_errors)."""
+        return dbfile.storage_errors(self.name)
 
     def _ensure_dim(self, embedder) -> None:
         if not self.dim:

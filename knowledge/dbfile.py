@@ -1,4 +1,5 @@
-"""kb.sqlite as a file on disk: which file a connection holds, leftovers of killed rebuilds, damage.
+"""kb.sqlite as a file on disk: which file a connection holds, leftovers of killed rebuilds, damage,
+and a disk that refuses writes.
 
 Another process can swap kb.sqlite under a running server (`zhida ingest --rebuild` renames a fresh
 database over it; `zhida kb delete` + re-create makes a new one). A connection keeps reading the file
@@ -7,12 +8,16 @@ at another file. The pair cannot be reused while the connection holds the old fi
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from knowledge import db
+from knowledge.errors import KBDamaged, StorageError
 
 REBUILD_PREFIX = "kb.sqlite.rebuild-"
 _REBUILD = re.compile(r"^kb\.sqlite\.rebuild-(\d+)(-wal|-shm|-journal)?$")
@@ -39,6 +44,55 @@ def connect(path: Path) -> tuple[sqlite3.Connection, FileId | None]:
             return conn, before
         conn.close()
     return db.connect(path), identity(path)  # swapped five times in a row: take what is there
+
+
+def open_db(path: Path, name: str) -> tuple[sqlite3.Connection, FileId | None, dict]:
+    """A connection, the identity of its file and the manifest; a file SQLite cannot read is KBDamaged,
+    naming the KB and the way out (nothing here ever writes over it)."""
+    conn = None
+    try:
+        conn, file_id = connect(path)
+        return conn, file_id, db.read_manifest(conn)
+    except BaseException as exc:
+        if conn is not None:
+            conn.close()
+        if is_damage(exc):
+            raise KBDamaged(damage_message(name, path, exc)) from None
+        raise
+
+
+@contextmanager
+def damage_named(name: str, path: Path) -> Iterator[None]:
+    """Damage SQLite finds later (a malformed page under the chunks) is KBDamaged too."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        if not is_damage(exc):
+            raise
+        raise KBDamaged(damage_message(name, path, exc)) from None
+
+
+@contextmanager
+def storage_errors(name: str) -> Iterator[None]:
+    """A full or read-only disk becomes one clear StorageError; every document is its own transaction,
+    so what was committed before stays and the failed write is rolled back."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        text = str(exc).lower()
+        if not any(w in text for w in ("full", "disk i/o", "readonly", "read-only", "unable to open")):
+            raise
+        raise StorageError(_storage_message(name, str(exc))) from exc
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO):
+            raise
+        raise StorageError(_storage_message(name, exc.strerror or str(exc))) from exc
+
+
+def _storage_message(name: str, why: str) -> str:
+    return (f"could not write knowledge base '{name}' ({why}); it keeps its last complete state "
+            "(documents finished before the error stay in, the one being written was rolled back); "
+            "free some disk space and run the same command again to finish")
 
 
 def rebuild_path(folder: Path) -> Path:
