@@ -55,6 +55,12 @@ def _is_user_error(exc: BaseException) -> bool:
     return isinstance(exc, (KBError, ModelLoadError, ConfigError, FileNotFoundError, PermissionError, ValueError))
 
 
+def _is_usage_error(exc: BaseException) -> bool:
+    """A bad option value or usage (`-k -3`): click's own message ("Invalid value for '-k'") and exit 2."""
+    vendored = sys.modules.get("typer._click.exceptions")
+    return vendored is not None and isinstance(exc, vendored.ClickException)
+
+
 def main() -> None:
     import click
 
@@ -73,6 +79,9 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except Exception as exc:
+        if _is_usage_error(exc):  # newer Typer raises its own vendored click's errors, not click's
+            exc.show()
+            sys.exit(exc.exit_code)
         if _state["verbose"]:
             raise
         if isinstance(exc, UserError):

@@ -88,6 +88,7 @@ def ingest_settings(settings: dict[str, Any]) -> IngestSettings:
     i = settings.get("ingest", {})
     return IngestSettings(max_file_bytes=int(float(i.get("max_file_mb", 200)) * 1024 * 1024), ocr=bool(i.get("ocr", True)),
                           include=tuple(i.get("include") or ()), exclude=tuple(i.get("exclude") or ()),
+                          follow_links=bool(i.get("follow_links", False)),
                           isolate_parsers=bool(i.get("isolate_parsers", True)),
                           parser_timeout_s=float(i.get("parser_timeout_s", 300)),
                           parser_memory_mb=int(i.get("parser_memory_mb", 2048)))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import stat
 from dataclasses import replace
 from pathlib import Path
 
@@ -149,6 +150,10 @@ def load_document(path: str | Path, options: LoadOptions = LoadOptions()) -> Par
         raise MissingFile(name, f"cannot read the file: {exc.strerror or exc}") from None
     if path.is_dir():
         raise UnsupportedFile(name, "is a folder, not a file")
+    if not stat.S_ISREG(st.st_mode):  # a FIFO blocks its reader, a device never ends; both stat as 0 bytes
+        kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode) or \
+            stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "special"
+        raise UnsupportedFile(name, f"not a regular file ({kind}); only regular files are read")
     if st.st_size > options.max_bytes:
         raise FileTooLarge(name, f"{_mb(st.st_size)} is over the {_mb(options.max_bytes)} limit")
     if st.st_size == 0:

@@ -1,12 +1,11 @@
 """One knowledge base: a folder with kb.sqlite (truth), cache/ (FAISS + BM25) and .lock."""
 from __future__ import annotations
 
-import errno
 import json
 import logging
+import numbers
 import os
 import shutil
-import sqlite3
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -19,10 +18,11 @@ from filelock import FileLock, Timeout
 from ingest import LoadOptions
 from ingest.isolated import ParserLimits, ParserPool
 from ingest.types import ChunkSettings
-from knowledge import caches, db
-from knowledge.errors import DocumentNotFound, KBBusy, SettingsMismatch, StorageError
+from knowledge import caches, db, dbfile
+from knowledge.collecting import collect
+from knowledge.errors import DocumentNotFound, KBBusy, KBNotFound, SettingsMismatch
 from knowledge.settings import IndexSettings, IngestSettings, QuerySettings
-from knowledge.syncing import Progress, SqliteDocStore, collect, sync_files
+from knowledge.syncing import Progress, SqliteDocStore, sync_files
 from knowledge.types import RetrievedChunk, SyncReport
 from retrieval import DenseSettings, HybridRetriever, Tokenizer
 from retrieval.tokenize import shared_tokenizer
@@ -127,17 +127,32 @@ class KnowledgeBaseCore:
         finally:
             pool.close()
 
+    def _follows(self, follow_links: bool | None) -> bool:
+        """Whether this ingest reads links out of its folders: the call's choice, else the ingest setting."""
+        return self.ingest_settings.follow_links if follow_links is None else bool(follow_links)
+
     def _plan(self, paths: Iterable[str | Path], include: Sequence[str], exclude: Sequence[str] | None,
-              password: str | None):
-        """What an ingest will look at (files, walked roots, missing paths) and how to load it."""
+              password: str | None, follow_links: bool = False):
+        """What an ingest will look at (files, walked roots, paths not read: missing or skipped) and how to
+        load it."""
         exclude = self.ingest_settings.exclude if exclude is None else exclude
-        candidates, roots, missing = collect(paths, include or self.ingest_settings.include, exclude)
+        candidates, roots, missing = collect(paths, include or self.ingest_settings.include, exclude,
+                                             follow_links=follow_links)
         options = LoadOptions(password=password, max_bytes=self.ingest_settings.max_file_bytes,
                               ocr=self.ingest_settings.ocr)
         return candidates, roots, missing, options
 
     def _query(self, overrides: dict) -> QuerySettings:
         return replace(self.query_settings, **{k_: v for k_, v in overrides.items() if v is not None})
+
+    @staticmethod
+    def _top_k(k: int | None, q: QuerySettings) -> int:
+        """How many results a search returns; anything but a whole number >= 1 is refused (a negative k
+        used to reach argpartition and return results anyway)."""
+        k = q.k if k is None else k
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+            raise ValueError(f"the number of results (k) must be a whole number of at least 1, not {k!r}")
+        return int(k)
 
 
 class KnowledgeBase(KnowledgeBaseCore):
@@ -146,27 +161,62 @@ class KnowledgeBase(KnowledgeBaseCore):
     def __init__(self, path: Path, *, embedder_loader: EmbedderLoader, reranker_loader: Callable | None = None,
                  query: QuerySettings = QuerySettings(), ingest: IngestSettings = IngestSettings()):
         self._init_common(path, embedder_loader, reranker_loader, query, ingest)
-        self.conn = db.connect(self.path / "kb.sqlite")
-        self.manifest = db.read_manifest(self.conn)
-        db.migrate(self.conn)  # a KB from before the parent-unit columns opens as it is, and gains them
         self._indexes: caches.Indexes | None = None
+        self._indexes_epoch = -1
+        self._epoch = 0  # bumped each time kb.sqlite is reopened because another file took its name
         self._index_lock = threading.Lock()
         self._db_lock = threading.RLock()
+        self._open_db()
+        dbfile.sweep_rebuilds(self.path, locked=False)
+
+    # --- the database file
+    def _open_db(self) -> None:
+        self.conn, self._file_id, self.manifest = dbfile.open_db(self.path / "kb.sqlite", self.name)
+        db.migrate(self.conn)  # a KB from before the parent-unit columns opens as it is, and gains them
+
+    def _readable(self):
+        """Damage found after opening (a malformed page under the chunks) is KBDamaged too."""
+        return dbfile.damage_named(self.name, self.path / "kb.sqlite")
+
+    def replaced(self) -> bool:
+        """Whether kb.sqlite is now another file than the one this KB has open (a rebuild or a delete and
+        re-create by another process)."""
+        return dbfile.identity(self.path / "kb.sqlite") != self._file_id
+
+    def follow_file(self) -> None:
+        """Reopen kb.sqlite if another process swapped it, so reads, deletes and the in-memory indexes
+        are those of the file on disk, not of one that is gone. A stat per call: cheap beside a query."""
+        if not self.replaced():
+            return
+        with self._db_lock:
+            if not self.replaced():
+                return
+            if dbfile.identity(self.path / "kb.sqlite") is None:
+                raise KBNotFound(f"knowledge base '{self.name}' was deleted")
+            old = self.conn
+            self._open_db()
+            old.close()
+            self._epoch += 1
+            log.info("kb.sqlite of '%s' was replaced on disk; reopened it", self.name)
 
     # --- writing
     def ingest(self, paths: Iterable[str | Path], *, include: Sequence[str] = (), exclude: Sequence[str] | None = None,
                rebuild: bool = False, password: str | None = None, progress: Progress | None = None,
-               index_settings: IndexSettings | None = None) -> SyncReport:
-        """Add/refresh files and folders (incremental by content hash); see knowledge.syncing."""
+               index_settings: IndexSettings | None = None, follow_links: bool | None = None) -> SyncReport:
+        """Add/refresh files and folders (incremental by content hash); see knowledge.syncing.
+        `follow_links` (default: the ingest setting) reads symbolic links that lead out of the folders."""
         if not rebuild:
             self.check_settings(index_settings)
-        candidates, roots, missing, options = self._plan(paths, include, exclude, password)
+        follow_links = self._follows(follow_links)
+        candidates, roots, missing, options = self._plan(paths, include, exclude, password, follow_links)
         lock = self._writer_lock()
         try:
+            self.follow_file()  # another process may have rebuilt or re-created the KB since we opened it
             if rebuild:
                 with self._db_lock, self._storage_errors():
                     self.manifest = db.read_manifest(self.conn)
-                    return self._rebuild(candidates, roots, missing, options, index_settings, progress)
+                    return self._rebuild(candidates, roots, missing, options, index_settings, progress,
+                                         follow_links)
             with self._db_lock:
                 self.manifest = db.read_manifest(self.conn)
             embedder = _LazyEmbedder(self)  # an unchanged folder never loads the model
@@ -190,26 +240,9 @@ class KnowledgeBase(KnowledgeBaseCore):
         finally:
             lock.release()
 
-    @contextmanager
     def _storage_errors(self):
-        """A full or read-only disk becomes one clear StorageError; every document is its own transaction,
-        so what was committed before stays and the failed write is rolled back."""
-        try:
-            yield
-        except sqlite3.OperationalError as exc:
-            text = str(exc).lower()
-            if not any(w in text for w in ("full", "disk i/o", "readonly", "read-only", "unable to open")):
-                raise
-            raise StorageError(self._storage_message(str(exc))) from exc
-        except OSError as exc:
-            if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO):
-                raise
-            raise StorageError(self._storage_message(exc.strerror or str(exc))) from exc
-
-    def _storage_message(self, why: str) -> str:
-        return (f"could not write knowledge base '{self.name}' ({why}); it keeps its last complete state "
-                "(documents finished before the error stay in, the one being written was rolled back); "
-                "free some disk space and run the same command again to finish")
+        """A full or read-only disk becomes one clear StorageError (see dbfile.storage_errors)."""
+        return dbfile.storage_errors(self.name)
 
     def _ensure_dim(self, embedder) -> None:
         if not self.dim:
@@ -222,17 +255,24 @@ class KnowledgeBase(KnowledgeBaseCore):
             raise SettingsMismatch(f"embedding model {self.embedding_model!r} now gives {embedder.dim}-dim vectors "
                                    f"but '{self.name}' holds {self.dim}-dim ones; re-index with --rebuild")
 
-    def _rebuild(self, candidates, roots, missing, options, index_settings, progress) -> SyncReport:
+    def _rebuild(self, candidates, roots, missing, options, index_settings, progress, follow_links) -> SyncReport:
         """Re-embed everything into a fresh database beside this one, then swap it in atomically."""
-        from knowledge.syncing import Candidate
+        from knowledge.collecting import Candidate, admit
 
         settings = index_settings or self.index_settings()
         known = {c.path.as_posix() for c in candidates}
+        missing = list(missing)
         for doc in db.documents(self.conn):
             p = Path(doc.path)
             if p.as_posix() not in known and p.exists():
-                candidates.append(Candidate(p, doc.root, doc.name))
-        tmp_path = self.path / f"kb.sqlite.rebuild-{os.getpid()}"
+                # documents of earlier runs pass the same checks as a walk (a link out, a FIFO: skipped)
+                why = admit(p, [doc.root] if doc.root else [], follow_links)
+                if why is None:
+                    candidates.append(Candidate(p, doc.root, doc.name))
+                else:
+                    missing.append(why)
+        dbfile.sweep_rebuilds(self.path, locked=True)  # killed rebuilds' copies (we hold the lock)
+        tmp_path = dbfile.rebuild_path(self.path)
         for suffix in ("", "-wal", "-shm"):
             Path(str(tmp_path) + suffix).unlink(missing_ok=True)
         new = db.connect(tmp_path)
@@ -254,8 +294,8 @@ class KnowledgeBase(KnowledgeBaseCore):
         os.replace(tmp_path, self.path / "kb.sqlite")
         for suffix in ("-wal", "-shm"):
             Path(str(self.path / "kb.sqlite") + suffix).unlink(missing_ok=True)
-        self.conn = db.connect(self.path / "kb.sqlite")
-        self.manifest = db.read_manifest(self.conn)
+        self._open_db()
+        self._epoch += 1
         self._indexes = None
         self.refresh_indexes()
         return report
@@ -264,6 +304,7 @@ class KnowledgeBase(KnowledgeBaseCore):
         """Remove a document (by id or path) with its chunks and vectors."""
         lock = self._writer_lock()
         try:
+            self.follow_file()  # delete from the file on disk, not one a rebuild replaced
             with self._db_lock, self._storage_errors():
                 row = None
                 if isinstance(doc, int) or str(doc).isdigit():
@@ -283,11 +324,13 @@ class KnowledgeBase(KnowledgeBaseCore):
 
     # --- reading
     def documents(self) -> list[dict]:
-        with self._db_lock:
+        self.follow_file()
+        with self._db_lock, self._readable():
             return [d.as_dict() for d in db.documents(self.conn)]
 
     def stats(self) -> dict:
-        with self._db_lock:
+        self.follow_file()
+        with self._db_lock, self._readable():
             counts = db.counts(self.conn)
             manifest = db.read_manifest(self.conn)
         return {"name": self.name, "path": str(self.path), "store": self.store, "documents": counts["documents"],
@@ -301,10 +344,14 @@ class KnowledgeBase(KnowledgeBaseCore):
 
     def refresh_indexes(self) -> caches.Indexes:
         """The indexes for the current committed generation: in memory, from cache files, or rebuilt."""
+        self.follow_file()
         with self._index_lock:
             with self._db_lock:
                 gen = db.generation(self.conn)
-            if self._indexes is not None and (self._indexes.generation == gen or self._writing):
+                epoch = self._epoch
+            # a generation counts only for the file it was read from: a re-created KB counts from 0 again
+            if self._indexes is not None and self._indexes_epoch == epoch and (
+                    self._indexes.generation == gen or self._writing):
                 # while this process ingests, every committed document bumps the generation; rebuilding
                 # per request would stall searches, so they answer from the last complete snapshot (rows
                 # deleted since are skipped in search) and the ingest refreshes once at the end
@@ -312,20 +359,21 @@ class KnowledgeBase(KnowledgeBaseCore):
             cache_dir = self.path / "cache"
             loaded = caches.load(cache_dir, gen, self._dense_settings(), self.tokenizer())
             if loaded is None:
-                with self._db_lock:
+                with self._db_lock, self._readable():
                     self.manifest = db.read_manifest(self.conn)
                     dim = self.dim or 1
                     loaded = caches.build(self.conn, cache_dir, dim, self.tokenizer(), self._dense_settings())
-            self._indexes = loaded
+            self._indexes, self._indexes_epoch = loaded, epoch
             return loaded
 
     def search(self, query: str, *, k: int | None = None, mode: str | None = None, rerank: bool | None = None,
                query_vector=None, **overrides) -> list[RetrievedChunk]:
         """Ranked chunks for a query; `query_vector` skips embedding it again (batch evaluation)."""
         q = self._query(overrides)
-        k = k or q.k
+        k = self._top_k(k, q)
         mode = mode or q.mode
         rerank = q.rerank if rerank is None else rerank
+        epoch = self._epoch
         idx = self.refresh_indexes()
         if idx.count == 0 or not query.strip():
             return []
@@ -337,7 +385,10 @@ class KnowledgeBase(KnowledgeBaseCore):
                                 dense_weight=q.dense_weight, rerank=rerank, rerank_top_n=q.rerank_top_n,
                                 query_vector=query_vector)
         with self._db_lock:
-            rows = db.chunk_rows(self.conn, [h.id for h in hits])
+            if self._epoch != epoch:  # kb.sqlite was swapped mid-search: these ids belong to the old file
+                return self.search(query, k=k, mode=mode, rerank=rerank, query_vector=query_vector, **overrides)
+            with self._readable():
+                rows = db.chunk_rows(self.conn, [h.id for h in hits])
         out = []
         for h in hits:
             row = rows.get(h.id)

@@ -86,7 +86,8 @@ def _cleanup(cache_dir: Path, keep: set[str]) -> None:
 
 
 def build(conn: sqlite3.Connection, cache_dir: Path, dim: int, tokenizer, dense_settings: DenseSettings) -> Indexes:
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    """The indexes for the committed state, written to cache_dir when the disk lets us. The caches are
+    derived, so a full or read-only disk costs only the next load: this process answers from memory."""
     gen, ids, vectors, texts = _snapshot(conn, dim)
     dense = DenseIndex.build(ids, vectors, dense_settings, dim=dim) if len(ids) else None
     token_key = getattr(tokenizer, "fingerprint", None)
@@ -96,6 +97,7 @@ def build(conn: sqlite3.Connection, cache_dir: Path, dim: int, tokenizer, dense_
     log.debug("BM25: tokenised %d of %d chunks (the rest carried over)", tokenised, len(ids))
     dense_name, sparse_name = f"dense-{gen}.faiss", f"bm25-{gen}"
     try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
         if dense is not None:
             dense.save(cache_dir / dense_name)
         sparse.save(cache_dir / sparse_name)
@@ -104,8 +106,9 @@ def build(conn: sqlite3.Connection, cache_dir: Path, dim: int, tokenizer, dense_
                                  "sparse": sparse_name, "count": int(len(ids)), "dim": dim, "tokenizer": token_key,
                                  "sizes": _sizes(cache_dir, names)})
         _cleanup(cache_dir, {dense_name, sparse_name})
-    except OSError as exc:  # a read-only or full disk still answers from memory
-        log.warning("could not write index caches in %s: %s", cache_dir, exc)
+    except (OSError, RuntimeError) as exc:  # a read-only or full disk (or FAISS refusing) still answers from memory
+        log.warning("could not write index caches in %s (%s); answering from memory, they are rebuilt on the "
+                    "next start", cache_dir, exc)
     sparse.counts = None  # only the next build needs them, and it reads them from disk
     return Indexes(gen, dense, sparse, int(len(ids)))
 

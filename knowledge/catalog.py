@@ -13,8 +13,8 @@ from filelock import FileLock, Timeout
 from ingest.types import ChunkSettings
 from knowledge import db
 from knowledge.base import KnowledgeBase
-from knowledge.errors import KBBusy, KBExists, KBNotFound
-from knowledge.names import validate_kb_name
+from knowledge.errors import KBBusy, KBError, KBExists, KBNotFound
+from knowledge.names import legacy_name, name_key, validate_kb_name
 from knowledge.settings import IndexSettings, IngestSettings, QuerySettings, StoreSettings
 
 POINTER = "store.json"  # a KB kept elsewhere (Milvus): see knowledge.milvus_kb
@@ -46,7 +46,17 @@ class Catalog:
             shutil.rmtree(entry, ignore_errors=True)
 
     def path(self, name: str) -> Path:
-        return self.root / validate_kb_name(name)
+        path = self.root / validate_kb_name(name)
+        if not self._is_kb(path):  # a KB an older version made under its NFC (not NFKC) name stays reachable
+            legacy = self.root / legacy_name(name)
+            if legacy != path and legacy.parent == self.root and self._is_kb(legacy):
+                return legacy
+        return path
+
+    def _collision(self, name: str) -> str | None:
+        """An existing KB whose name differs from this one only in case or full-width forms."""
+        key = name_key(name)
+        return next((n for n in self.names() if name_key(n) == key and n != name), None)
 
     @staticmethod
     def _is_kb(path: Path) -> bool:
@@ -87,7 +97,12 @@ class Catalog:
         store = store or self.store
         path = self.path(name)
         if self._is_kb(path):
-            raise KBExists(f"knowledge base '{name}' already exists")
+            same = f" ('{name}' is the same name)" if path.name != name else ""
+            raise KBExists(f"knowledge base '{path.name}' already exists{same}")
+        clash = self._collision(path.name)
+        if clash is not None:
+            raise KBExists(f"knowledge base name '{name}' is too close to the existing '{clash}' (names that differ "
+                           "only in letter case or full-width characters count as the same); choose another name")
         if store.backend == "milvus":
             return self._create_milvus(name, path, settings, store)
         if store.backend != "local":
@@ -140,7 +155,17 @@ class Catalog:
         with self._lock:
             kb = self._open.get(path.name)
             if kb is not None and not getattr(kb, "closed", False) and self._is_kb(path):
-                return kb
+                follow = getattr(kb, "follow_file", None)  # kb.sqlite swapped by another process: reopen it
+                try:
+                    if follow is not None and (path / "kb.sqlite").is_file():
+                        follow()
+                        return kb
+                    if follow is None:
+                        return kb
+                except KBError:  # gone or damaged now: forget it, and open what is there afresh below
+                    pass
+                self._open.pop(path.name, None)
+                kb.close()
             if not self._is_kb(path):
                 known = ", ".join(self.names()) or "none yet"
                 raise KBNotFound(f"no knowledge base named '{name}' (known: {known}); "

@@ -166,8 +166,9 @@ def init_db(conn: sqlite3.Connection, manifest: dict) -> None:
 def read_manifest(conn: sqlite3.Connection) -> dict:
     try:
         rows = conn.execute("SELECT key, value FROM manifest").fetchall()
-    except sqlite3.DatabaseError as exc:
+    except sqlite3.OperationalError as exc:  # no manifest table: some other SQLite file
         raise SchemaError(f"kb.sqlite is not a Zhida knowledge base ({exc})") from exc
+    # any other DatabaseError ("file is not a database", "malformed") is damage: the caller names the KB
     out: dict = {}
     for row in rows:
         key, value = row["key"], row["value"]

@@ -33,5 +33,9 @@ class DocumentNotFound(KBError):
     pass
 
 
+class KBDamaged(KBError):
+    """kb.sqlite is not a readable SQLite database any more; the message names the KB and the way out."""
+
+
 class StorageError(KBError):
     """The disk refused a write (full, read-only, I/O error); the KB keeps its last committed state."""

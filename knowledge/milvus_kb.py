@@ -20,7 +20,8 @@ from knowledge.base import EmbedderLoader, KnowledgeBaseCore, _LazyEmbedder
 from knowledge.errors import DocumentNotFound, KBNotFound, SettingsMismatch
 from knowledge.milvus_store import MilvusStore, terms_text
 from knowledge.settings import IndexSettings, IngestSettings, QuerySettings
-from knowledge.syncing import Candidate, Progress, sync_files
+from knowledge.collecting import Candidate, admit
+from knowledge.syncing import Progress, sync_files
 from knowledge.types import RetrievedChunk, SyncReport
 from retrieval import HybridRetriever
 
@@ -82,18 +83,19 @@ class MilvusKnowledgeBase(KnowledgeBaseCore):
     # --- writing
     def ingest(self, paths: Iterable[str | Path], *, include: Sequence[str] = (), exclude: Sequence[str] | None = None,
                rebuild: bool = False, password: str | None = None, progress: Progress | None = None,
-               index_settings: IndexSettings | None = None) -> SyncReport:
+               index_settings: IndexSettings | None = None, follow_links: bool | None = None) -> SyncReport:
         """Add/refresh files and folders (incremental by content hash) in Milvus."""
         if not rebuild:
             self.check_settings(index_settings)
-        candidates, roots, missing, options = self._plan(paths, include, exclude, password)
+        follow_links = self._follows(follow_links)
+        candidates, roots, missing, options = self._plan(paths, include, exclude, password, follow_links)
         lock = self._writer_lock()  # serialises writers on this machine; see README for several machines
         try:
             with self._lock:
                 self.manifest = self.milvus.read_manifest()
                 report = SyncReport(files=list(missing))
                 if rebuild:
-                    return self._rebuild(candidates, roots, options, index_settings, progress, report)
+                    return self._rebuild(candidates, roots, options, index_settings, progress, report, follow_links)
                 try:
                     with self._parser() as parse:
                         sync_files(self.milvus, _LazyEmbedder(self), candidates, roots, self.chunk_settings, options,
@@ -113,7 +115,7 @@ class MilvusKnowledgeBase(KnowledgeBaseCore):
                                    f"but '{self.name}' holds {self.dim}-dim ones; re-index with --rebuild")
         self.milvus.ensure_chunks(self.dim)
 
-    def _rebuild(self, candidates, roots, options, index_settings, progress, report) -> SyncReport:
+    def _rebuild(self, candidates, roots, options, index_settings, progress, report, follow_links) -> SyncReport:
         """Drop the KB's Milvus collections and re-embed every document with the (new) index settings.
 
         Unlike the local store there is no side-by-side copy to swap in: queries during a rebuild see a
@@ -123,7 +125,11 @@ class MilvusKnowledgeBase(KnowledgeBaseCore):
         for doc in self.milvus.documents():
             p = Path(doc.path)
             if p.as_posix() not in known and p.exists():
-                candidates.append(Candidate(p, doc.root, doc.name))
+                why = admit(p, [doc.root] if doc.root else [], follow_links)  # as a walk would
+                if why is None:
+                    candidates.append(Candidate(p, doc.root, doc.name))
+                else:
+                    report.files.append(why)
         embedder = self._embedder_loader(settings.embedding_model)
         generation = int(self.manifest.get("generation", 0)) + 1
         self.milvus.drop()
@@ -175,7 +181,7 @@ class MilvusKnowledgeBase(KnowledgeBaseCore):
                query_vector=None, **overrides) -> list[RetrievedChunk]:
         """Ranked chunks for a query; `query_vector` skips embedding it again (batch evaluation)."""
         q = self._query(overrides)
-        k = k or q.k
+        k = self._top_k(k, q)
         mode = mode or q.mode
         rerank = q.rerank if rerank is None else rerank
         if not query.strip():

@@ -56,6 +56,8 @@ class IngestSettings:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = (".*", "~$*", "*.tmp")
     lock_timeout_s: float = 10.0
+    # read symbolic links whose target lies outside the folders being ingested (off: skipped with a reason)
+    follow_links: bool = False
     # parsers run in a worker process with these limits (ingest.isolated); off = in-process, for debugging
     isolate_parsers: bool = True
     parser_timeout_s: float = 300.0

@@ -8,21 +8,21 @@ left to do by content hash and finishes it.
 """
 from __future__ import annotations
 
-import fnmatch
-import hashlib
 import logging
 import os
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from ingest import IngestError, LoadOptions, supported_suffixes
+from ingest import IngestError, LoadOptions
 from ingest.isolated import parse_in_process
 from ingest.types import ChunkSettings
 from knowledge import db
+from knowledge.collecting import Candidate, NotRegularFile, file_sha256, skipped, special_kind
 from knowledge.types import FileResult, SyncReport
 
 log = logging.getLogger(__name__)
@@ -93,63 +93,6 @@ class SqliteDocStore:
     def delete_document(self, doc: db.DocumentRow) -> None:
         with db.transaction(self.conn):
             db.delete_document(self.conn, doc.id)
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-@dataclass(frozen=True)
-class Candidate:
-    path: Path
-    root: str | None  # the folder it was found in (None when named explicitly)
-    name: str
-
-
-def _matches(name: str, rel: str, patterns: Sequence[str]) -> bool:
-    return any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(rel, p) for p in patterns)
-
-
-def collect(paths: Iterable[str | Path], include: Sequence[str], exclude: Sequence[str]
-            ) -> tuple[list[Candidate], list[str], list[FileResult]]:
-    """Files to consider, the folders walked (for removals), and results for paths that do not exist."""
-    suffixes = supported_suffixes()
-    out: list[Candidate] = []
-    roots: list[str] = []
-    missing: list[FileResult] = []
-    seen: set[str] = set()
-    for raw in paths:
-        p = Path(raw).expanduser()
-        try:
-            p = p.resolve()
-        except OSError:
-            pass
-        if p.is_dir():
-            roots.append(str(p))
-            for dirpath, dirnames, filenames in os.walk(p):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                for fn in sorted(filenames):
-                    full = Path(dirpath) / fn
-                    rel = str(full.relative_to(p))
-                    if Path(fn).suffix.lower() not in suffixes or _matches(fn, rel, exclude):
-                        continue
-                    if include and not _matches(fn, rel, include):
-                        continue
-                    if str(full) not in seen:
-                        seen.add(str(full))
-                        out.append(Candidate(full, str(p), rel))
-        elif p.is_file():
-            if str(p) not in seen:
-                seen.add(str(p))
-                out.append(Candidate(p, None, p.name))
-        else:
-            missing.append(FileResult(path=str(raw), status="failed", reason="no such file or folder",
-                                      error_kind="not_found"))
-    return out, roots, missing
 
 
 def _embed_text(chunk) -> str:
@@ -260,11 +203,19 @@ def sync_files(store: DocStore, embedder, candidates: list[Candidate], roots: li
             for f in futures.values():
                 f.cancel()
     report.files.extend(r for r in results if r is not None)
-    # files that disappeared from a folder we walked
+    # files that disappeared from a folder we walked, and those now skipped (a link out of the folder or a
+    # FIFO that an older version indexed): what the report says is not read must not stay searchable
+    skipped_paths = {f.path for f in report.files if f.status == "skipped"}
+    skipped_dirs = tuple(p + os.sep for p in skipped_paths)  # files under a skipped folder link
+
+    def refused(path: str) -> bool:
+        return path in skipped_paths or (bool(skipped_dirs) and path.startswith(skipped_dirs))
+
     for root in roots:
         prefix = root.rstrip(os.sep) + os.sep
         for doc in store.documents():
-            if doc.path.startswith(prefix) and doc.path not in wanted and not Path(doc.path).exists():
+            if doc.path.startswith(prefix) and (refused(doc.path)
+                                                or (doc.path not in wanted and not Path(doc.path).exists())):
                 store.delete_document(doc)
                 report.files.append(FileResult(path=doc.path, status="removed", chunks=doc.chunks))
     if progress:
@@ -280,12 +231,16 @@ def _triage(store: DocStore, cand: Candidate, load_options: LoadOptions, force: 
         st = cand.path.stat()
     except OSError as exc:
         return FileResult(path=path, status="failed", reason=f"cannot read it ({exc.strerror})", error_kind="io")
+    if not stat.S_ISREG(st.st_mode):  # swapped for a FIFO or device since the walk
+        return skipped(path, f"not a regular file ({special_kind(st.st_mode)})", "not_regular")
     existing = store.document_by_path(path)
     retry_failed = existing is not None and existing.status == "failed" and load_options.password
     if existing and not force and not retry_failed and existing.size == st.st_size and existing.mtime == st.st_mtime:
         return _unchanged(existing)
     try:
         sha = file_sha256(cand.path)
+    except NotRegularFile as exc:
+        return skipped(path, exc.strerror, "not_regular")
     except OSError as exc:
         return FileResult(path=path, status="failed", reason=f"cannot read it ({exc.strerror})", error_kind="io")
     if existing and not force and not retry_failed and existing.sha256 == sha:

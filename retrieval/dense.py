@@ -87,12 +87,22 @@ class DenseIndex:
         return [[(int(i), float(s)) for i, s in zip(row_ids, row_s) if i != -1] for row_ids, row_s in zip(ids, scores)]
 
     def save(self, path: str | Path) -> None:
+        """Write atomically (temp file + rename). FAISS's own file writer is bypassed: it reports a full
+        disk as a RuntimeError, or for a small index not at all (its fclose error goes to stderr and a cut
+        short file would be renamed into place); through a Python file every failed write is an OSError."""
         path = Path(path)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        faiss.write_index(self.cpu_index, str(tmp))
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as fh:
+                writer = faiss.PyCallbackIOWriter(fh.write, 1 << 20)
+                faiss.write_index(self.cpu_index, writer)
+                del writer
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     @classmethod
     def load(cls, path: str | Path, settings: DenseSettings = DenseSettings()) -> "DenseIndex":

@@ -1,5 +1,8 @@
 """BM25 (Okapi, the rank-bm25 `BM25Okapi` formula) over precomputed term weights.
 
+One deliberate difference: a term in exactly half the documents (idf 0, which rank-bm25 keeps) gets
+the same positive floor as terms in more than half, or a 2-chunk KB could never match anything.
+
 Every (term, doc) weight idf*tf*(k1+1)/(tf+k1*(1-b+b*dl/avgdl)) is computed once
 at build time into a CSR matrix with one row per term, so a query is a sparse
 row sum plus an argpartition: no per-document Python loop. Persisted as plain
@@ -177,10 +180,14 @@ class BM25Index:
         df = np.diff(tf_terms.indptr).astype(np.float64)
         idf = np.log(n_docs - df + 0.5) - np.log(df + 0.5)
         average_idf = float(idf.sum() / len(idf))
-        # rank-bm25's floor for terms in more than half the documents; in a tiny corpus the average
-        # idf itself can be <= 0, which would make every score non-positive, so the floor stays positive.
+        # rank-bm25's floor (epsilon * average idf) for terms in more than half the documents; in a tiny
+        # corpus the average idf itself can be <= 0, which would make every score non-positive, so the floor
+        # stays positive. A term in exactly half the documents has idf log(1) = 0 and rank-bm25 leaves it
+        # at 0, which in a 2-chunk KB means a word one chunk holds matches nothing at all: it gets the floor
+        # too (a term any document holds is evidence, never worth less than a term in all of them). Scores
+        # equal rank-bm25's wherever no term sits at exactly df = N/2 (always, when N is odd).
         floor = epsilon * average_idf if average_idf > 0 else epsilon
-        idf = np.where(idf < 0, floor, idf)
+        idf = np.where(idf <= 0, floor, idf)
         avgdl = float(doc_len.sum() / n_docs) or 1.0
         denom = tf_a + k1 * (1 - b + b * doc_len[doc_of] / avgdl)
         w = idf[term_of] * tf_a * (k1 + 1) / denom

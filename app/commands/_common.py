@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from contextlib import contextmanager
 from typing import Any
@@ -37,7 +38,9 @@ def stderr_console():
 def stdout_console():
     from rich.console import Console
 
-    return Console(soft_wrap=False, highlight=False, width=None if sys.stdout.isatty() else 160)
+    # piped output is 160 columns unless COLUMNS says otherwise (Rich reads it when width is None)
+    wide = sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit()
+    return Console(soft_wrap=False, highlight=False, width=None if wide else 160)
 
 
 @contextmanager
@@ -71,3 +74,12 @@ def throwaway_catalog(s: dict[str, Any], key_parts: list, fresh: bool, store_set
     finally:
         if fresh:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def plain(value: Any, style: str = ""):
+    """A table cell or title from data (file names, reasons, KB names, model ids) as a rich Text: never
+    read as markup or emoji codes, so `zhida[ocr]` prints as written and a folder named `a[` with a
+    `x]` below it cannot end a command with MarkupError after its work is committed."""
+    from rich.text import Text
+
+    return Text("" if value is None else str(value), style=style)

@@ -51,7 +51,7 @@ def ask(
                                       "(default from config: answer.llm)."),
     stream: Optional[bool] = typer.Option(None, "--stream/--no-stream", help="Print tokens as they arrive "
                                           "(default: on in a terminal)."),
-    k: Optional[int] = typer.Option(None, "-k", "--top-k", help="How many passages to give the model "
+    k: Optional[int] = typer.Option(None, "-k", "--top-k", min=1, help="How many passages to give the model "
                                     "(default from config: retrieval.top_k)."),
     mode: Optional[str] = typer.Option(None, "--mode", help="dense | sparse | hybrid."),
     rerank: Optional[bool] = typer.Option(None, "--rerank/--no-rerank", help="Rerank passages with the cross-encoder."),
@@ -72,7 +72,8 @@ def ask(
 def chat(
     kb: str = typer.Option(..., "--kb", help="Knowledge base to chat with."),
     llm: Optional[str] = typer.Option(None, "--llm", help="LLM backend (default from config)."),
-    k: Optional[int] = typer.Option(None, "-k", "--top-k", help="Passages per answer (default: retrieval.top_k)."),
+    k: Optional[int] = typer.Option(None, "-k", "--top-k", min=1, help="Passages per answer (default: "
+                                    "retrieval.top_k)."),
 ) -> None:
     """Interactive chat with history: follow-up questions are rewritten using the conversation.
     Commands: /clear forgets the history, /exit quits."""

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from app.commands._common import print_json, settings, stdout_console, throwaway_catalog
+from app.commands._common import plain, print_json, settings, stdout_console, throwaway_catalog
 from app.evaluation import ALL_MODES, DatasetError, load_dataset, score_mode, write_passages
 
 
@@ -80,7 +80,7 @@ def eval_cmd(
     k: str = typer.Option("1,3,5,10", "--k", help="Cut-offs for Recall@k, comma separated."),
     embedding: Optional[str] = typer.Option(None, "--embedding", help="Embedding model (default from config)."),
     reranker: Optional[str] = typer.Option(None, "--reranker", help="Cross-encoder for hybrid+rerank."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N queries of each set."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N queries of each set."),
     fusion: Optional[str] = typer.Option(None, "--fusion", help="Fusion rule for hybrid (default from config "
                                          "retrieval.fusion)."),
     store: Optional[str] = typer.Option(None, "--store", help="local or milvus (default from config store.backend)."),
@@ -100,9 +100,7 @@ def eval_cmd(
     except ValueError:
         raise typer.BadParameter("give cut-offs like 1,3,5,10", param_hint="--k") from None
     if not ks or min(ks) < 1:
-        raise typer.BadParameter("cut-offs must be 1 or more", param_hint="--k")
-    if limit is not None and limit < 1:
-        raise typer.BadParameter("give a limit of 1 or more", param_hint="--limit")
+        raise typer.BadParameter("cut-offs are whole numbers of at least 1, like 1,3,5,10", param_hint="--k")
     dirs = dataset_dirs(list(dataset_dir))
     try:
         sets = [(d, load_dataset(d, limit)) for d in dirs]
@@ -130,22 +128,21 @@ def eval_cmd(
 
 def _print_table(outs: list[dict], ks: list[int]) -> None:
     """One table: a row per set and mode, the best MRR@10 of each set in bold."""
-    from rich.markup import escape
     from rich.table import Table
 
     metrics = [f"recall@{x}" for x in ks] + ["mrr@10", "ndcg@10"]
     first = outs[0]
-    title = (f"{escape(first['dataset'])}: {first['queries']} queries, {first['passages']} passages, "
-             if len(outs) == 1 else f"{len(outs)} sets, ") + \
-        f"embedding {escape(first['embedding'])}, store {first['store']}"
-    table = Table("set", "mode", *metrics, title=title)
+    title = (f"{first['dataset']}: {first['queries']} queries, {first['passages']} passages, "
+             if len(outs) == 1 else f"{len(outs)} sets, ") + f"embedding {first['embedding']}, store {first['store']}"
+    table = Table("set", "mode", *metrics, title=plain(title))
     for out in outs:
         best = max((v.get("mrr@10", 0) for v in out["modes"].values()), default=0)
         for i, (m, vals) in enumerate(out["modes"].items()):
-            cells = [f"{vals.get(x, 0):.3f}" for x in metrics]
+            cells = [plain(f"{vals.get(x, 0):.3f}") for x in metrics]
             if vals.get("mrr@10", 0) == best and len(out["modes"]) > 1:
-                cells[-2] = f"[bold]{cells[-2]}[/bold]"
-            table.add_row(escape(out["dataset"]) if i == 0 else "", m, *cells, end_section=i == len(out["modes"]) - 1)
+                cells[-2].stylize("bold")
+            table.add_row(plain(out["dataset"] if i == 0 else ""), plain(m), *cells,
+                          end_section=i == len(out["modes"]) - 1)
     stdout_console().print(table)
     for out in outs:
         if out["skipped_queries"]:

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from app.commands._common import print_json, settings, stdout_console, throwaway_catalog
+from app.commands._common import plain, print_json, settings, stdout_console, throwaway_catalog
 
 
 def _sha256(path: Path) -> str:
@@ -68,12 +68,11 @@ def eval_qa_cmd(
     if json_out:
         print_json(out)
         return
-    from rich.markup import escape
     from rich.table import Table
 
     console = stdout_console()
     table = Table("questions", "answerable", "answered + cited", "unanswerable", "refused",
-                  title=f"{questions.name}: {backend.name} answers, embedding {s['embedding']['model']}")
+                  title=plain(f"{questions.name}: {backend.name} answers, embedding {s['embedding']['model']}"))
     table.add_row(str(out["questions"]), str(out["answerable"]), str(out["answered_cited"]),
                   str(out["unanswerable"]), str(out["refused"]))
     console.print(table)
@@ -81,9 +80,9 @@ def eval_qa_cmd(
         misses = Table("id", "question", "refused", "gold rank", "answer", title="misses")
         for m in out["misses"]:
             rank = ranks.get(m["id"])
-            misses.add_row(escape(m["id"]), escape(m["question"]), "yes" if m["refused"] else "no",
+            misses.add_row(plain(m["id"]), plain(m["question"]), "yes" if m["refused"] else "no",
                            "-" if m["id"] not in ranks else (str(rank) if rank else ">50"),
-                           escape(m["answer"][:80].replace("\n", " ")))
+                           plain(m["answer"][:80].replace("\n", " ")))
         console.print(misses)
 
 

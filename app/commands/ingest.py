@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from app.commands._common import catalog, print_json, settings, stdout_console
+from app.commands._common import catalog, plain, print_json, settings, stdout_console
 
 
 def ingest(
@@ -16,6 +16,9 @@ def ingest(
     exclude: Optional[List[str]] = typer.Option(None, "--exclude", help="Skip files matching this glob (repeatable)."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Re-parse and re-embed everything, e.g. to change the "
                                  "embedding model or chunk size (give them with --embedding/--chunk-size)."),
+    follow_links: Optional[bool] = typer.Option(None, "--follow-links/--no-follow-links", help="Also read symbolic "
+                                                "links whose target lies outside the folders given (default: skip "
+                                                "them with a reason; config ingest.follow_links)."),
     password: Optional[str] = typer.Option(None, "--password", help="Password for encrypted PDFs."),
     embedding: Optional[str] = typer.Option(None, "--embedding", help="Embedding model for a new KB or a --rebuild."),
     chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="Chunk size for a new KB or a --rebuild."),
@@ -50,7 +53,7 @@ def ingest(
     try:
         report = base.ingest(paths, include=tuple(include or ()), exclude=tuple(exclude) if exclude else None,
                              rebuild=rebuild, password=password, progress=bar.update if bar else None,
-                             index_settings=wanted)
+                             index_settings=wanted, follow_links=follow_links)
     finally:
         if bar:
             bar.close()
@@ -91,14 +94,16 @@ def _print_report(report) -> None:
     interesting = [f for f in report.files if f.status != "unchanged"]
     if interesting:
         table = Table("file", "status", "chunks", "reason")
-        style = {"failed": "red", "added": "green", "updated": "yellow", "removed": "magenta"}
+        style = {"failed": "red", "added": "green", "updated": "yellow", "removed": "magenta", "skipped": "cyan"}
         for f in interesting:
             reason = f.reason or ("; ".join(f.warnings) if f.warnings else "")
-            table.add_row(f.path, f"[{style.get(f.status, '')}]{f.status}[/]", str(f.chunks), reason)
+            table.add_row(plain(f.path), plain(f.status, style.get(f.status, "")), str(f.chunks), plain(reason))
         stdout_console().print(table)
     s = report.summary()
+    skipped = report.count("skipped")
     typer.echo(f"added {s['added']}, updated {s['updated']}, removed {s['removed']}, unchanged {s['unchanged']}, "
-               f"failed {s['failed']}; embedded {report.embedded_chunks} chunks in {report.seconds:.1f}s")
+               f"failed {s['failed']}" + (f", skipped {skipped}" if skipped else "")
+               + f"; embedded {report.embedded_chunks} chunks in {report.seconds:.1f}s")
 
 
 def register(cli: typer.Typer) -> None:

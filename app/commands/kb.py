@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import typer
 
-from app.commands._common import catalog, print_json, settings, stdout_console
+from app.commands._common import catalog, plain, print_json, settings, stdout_console
 
 kb_app = typer.Typer(help="Create, list, inspect and delete knowledge bases.", no_args_is_help=True)
 
@@ -56,8 +56,8 @@ def list_(json_out: bool = typer.Option(False, "--json", help="Print a JSON list
 
     table = Table("name", "documents", "failed", "chunks", "embedding model")
     for r in rows:
-        table.add_row(r["name"], str(r.get("documents", "?")), str(r.get("failed", "?")), str(r.get("chunks", "?")),
-                      str(r.get("embedding_model", r.get("error", ""))))
+        table.add_row(plain(r["name"]), str(r.get("documents", "?")), str(r.get("failed", "?")),
+                      str(r.get("chunks", "?")), plain(r.get("embedding_model", r.get("error", ""))))
     stdout_console().print(table)
 
 
@@ -79,7 +79,7 @@ def show(name: str = typer.Argument(...), json_out: bool = typer.Option(False, "
 
         table = Table("id", "document", "status", "chunks", "reason")
         for d in docs:
-            table.add_row(str(d["id"]), d["path"], d["status"], str(d["chunks"]), d["error"])
+            table.add_row(str(d["id"]), plain(d["path"]), plain(d["status"]), str(d["chunks"]), plain(d["error"]))
         stdout_console().print(table)
 
 
@@ -88,7 +88,8 @@ def delete(name: str = typer.Argument(...),
            yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
     """Delete a knowledge base and everything in it (your original files are not touched)."""
     cat = catalog()
-    cat.open(name)  # a clear error for an unknown name before asking
+    if not cat.exists(name):
+        cat.open(name)  # a clear error for an unknown name before asking (a damaged KB can still go)
     if not yes and not typer.confirm(f"Delete knowledge base '{name}' and its index?"):
         raise typer.Exit(1)
     cat.delete(name)

@@ -11,7 +11,7 @@ from app.commands._common import catalog, print_json
 def search(
     query: str = typer.Argument(..., help="What to look for (Chinese or English)."),
     kb: str = typer.Option(..., "--kb", help="Knowledge base to search."),
-    k: int = typer.Option(5, "-k", "--top-k", help="How many passages to return."),
+    k: int = typer.Option(5, "-k", "--top-k", min=1, help="How many passages to return (at least 1)."),
     mode: str = typer.Option(None, "--mode", help="dense | sparse | hybrid (default from config: hybrid)."),
     rerank: Optional[bool] = typer.Option(None, "--rerank/--no-rerank", help="Rerank with the cross-encoder."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),

@@ -8,11 +8,20 @@ from ingest.loaders._common import read_text
 from ingest.structure import SectionBuilder
 from ingest.types import LoadOptions, ParsedDocument
 
-_ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)[ \t#]*$")
+# Linear-time patterns only: a file is untrusted input, and one long line must not cost seconds.
+# The ATX title's trailing spaces and closing #s are stripped in Python (`_atx_title`): a lazy `(.*?)`
+# followed by `[ \t#]*$` retries the tail at every position, quadratic on a long line of spaces.
+_ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*)$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
-_TABLE_SEP = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
+# `\s*\|?\s*` would let two runs split the same spaces every way (quadratic); `(?:\|\s*)?` cannot.
+_TABLE_SEP = re.compile(r"^\s*(?:\|\s*)?:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*(?:\|\s*)?$")
+
+
+def _atx_title(rest: str) -> str:
+    """The heading text after `#`s and blanks: trailing blanks and closing #s dropped, as before."""
+    return rest.lstrip(" \t").rstrip(" \t#")
 
 
 def load(path: Path, options: LoadOptions) -> ParsedDocument:
@@ -47,7 +56,7 @@ def load(path: Path, options: LoadOptions) -> ParsedDocument:
         atx = _ATX.match(line)
         if atx:
             flush()
-            builder.heading(atx.group(2), level=len(atx.group(1)) * 10)
+            builder.heading(_atx_title(atx.group(2)), level=len(atx.group(1)) * 10)
             i += 1
             continue
         if para and _SETEXT.match(line) and len(para) == 1 and not _TABLE_ROW.match(para[0]):

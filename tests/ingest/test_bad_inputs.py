@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import codecs
+import os
 
 import pytest
 
@@ -124,6 +125,18 @@ def test_missing_file_and_folder(docs_dir):
         ingest.load_document(docs_dir / "nope.txt")
     with pytest.raises(UnsupportedFile, match="folder"):
         ingest.load_document(docs_dir)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX FIFOs")
+def test_fifo_and_device_are_not_regular_files_not_empty_ones(docs_dir):
+    """Both stat as 0 bytes, so they were reported as "the file is empty"."""
+    os.mkfifo(docs_dir / "pipe.txt")
+    with pytest.raises(UnsupportedFile, match=r"not a regular file \(a FIFO\)"):
+        ingest.load_document(docs_dir / "pipe.txt")
+    if os.path.exists("/dev/zero"):
+        with pytest.raises(UnsupportedFile, match=r"not a regular file \(a device\)"):
+            ingest.load_document("/dev/zero")
 
 
 @pytest.mark.parametrize("name", ["my notes (final) v2.txt", "中文 文件名 ✓.md", "-starts-with-dash.txt", "tab\tname.txt"])

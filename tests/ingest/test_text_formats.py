@@ -53,3 +53,17 @@ def test_csv_becomes_a_markdown_table(docs_dir):
     doc = ingest.load_document(f)
     assert doc.sections[0].kind == "table"
     assert doc.sections[0].text.splitlines()[:3] == ["| name | score |", "|---|---|", "| Ada | 10 |"]
+
+
+def test_markdown_with_a_240kb_hostile_line_parses_in_well_under_a_second(docs_dir):
+    """Heading and table patterns are linear: before, one long line of blanks inside a heading or under a
+    table row cost ~0.2 s per 10 KB squared (240 KB: minutes, past the parser timeout)."""
+    import time
+
+    md = docs_dir / "hostile.md"
+    md.write_text("# a" + " " * 240_000 + "x\n\n" + "# " + " #" * 120_000 + "y\n\n"
+                  "| a | b |\n" + " " * 240_000 + "x\n\n# Real ## \n\nbody\n", encoding="utf-8")
+    started = time.perf_counter()
+    doc = ingest.load_document(md)
+    assert time.perf_counter() - started < 1.0
+    assert ("Real",) in [s.heading_path for s in doc.sections]  # closing #s still stripped

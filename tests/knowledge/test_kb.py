@@ -294,3 +294,43 @@ def test_new_kb_stems_english_and_a_kb_without_the_fact_keeps_its_old_tokens(cat
     assert old.search("how long does a refund take", mode="sparse") == []
     assert len(old.search("refunds", mode="sparse")) == 1
     old.close()
+
+
+def test_two_chunk_kb_finds_a_word_only_one_chunk_holds(catalog, tmp_path):
+    folder = tmp_path / "two"
+    folder.mkdir()
+    (folder / "a.txt").write_text("知识库问答系统的检索规定。", encoding="utf-8")
+    (folder / "b.txt").write_text("今天天气很好，我们去公园散步。", encoding="utf-8")
+    kb = catalog.create("two")
+    kb.ingest([folder])
+    hits = kb.search("公园", k=3, mode="sparse")
+    assert [h.source.rsplit("/", 1)[-1] for h in hits] == ["b.txt"]
+
+
+@pytest.mark.parametrize("k", [-3, 0, 2.5, "3"])
+def test_search_refuses_a_count_below_one_or_not_whole(catalog, tmp_path, k):
+    kb = catalog.create("kb")
+    kb.ingest([write_corpus(tmp_path / "docs", n=3)])
+    with pytest.raises(ValueError, match="at least 1"):
+        kb.search("知识库", k=k)
+    assert len(kb.search("知识库", k=2)) == 2
+
+
+def test_full_width_and_case_variants_of_a_name_are_one_name(catalog, tmp_path):
+    catalog.create("a")
+    for twin in ("ａ", "A", "Ａ"):
+        with pytest.raises(KBExists, match="'a'"):
+            catalog.create(twin)
+    kb = catalog.create("Ｒｅｐｏｒｔ２０２４")  # stored under its NFKC name and found by either spelling
+    assert kb.path.name == "Report2024"
+    assert catalog.open("Report2024") is catalog.open("Ｒｅｐｏｒｔ２０２４")
+    assert catalog.names() == ["Report2024", "a"]
+
+
+def test_a_kb_made_under_a_full_width_name_by_an_older_version_still_opens(catalog, tmp_path):
+    import shutil
+
+    catalog.create("old")
+    shutil.move(str(catalog.root / "old"), str(catalog.root / "ｏｌｄ"))  # NFC kept full-width letters
+    assert catalog.open("ｏｌｄ").path.name == "ｏｌｄ"
+    assert catalog.exists("ｏｌｄ")

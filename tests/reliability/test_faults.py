@@ -96,6 +96,29 @@ def test_cache_write_failure_still_answers_and_keeps_the_old_files(kb, monkeypat
     assert _stamp(fresh) == before  # the failed write never replaced the stamp
 
 
+def test_full_disk_under_stale_caches_still_answers_from_memory(kb, caplog):
+    """A real ENOSPC (the FAISS temp file is /dev/full): FAISS raised RuntimeError and every search was an
+    HTTP 500 once the caches were stale; now the search answers and a warning says why."""
+    import logging
+    import os
+
+    reference = _answers(kb)
+    before = _stamp(kb)
+    gen = db.generation(kb.conn)
+    cache = kb.path / "cache"
+    shutil.rmtree(cache / before["sparse"])  # stale: the next open rebuilds, and its write meets a full disk
+    os.symlink("/dev/full", cache / f".dense-{gen}.faiss.{os.getpid()}.tmp")
+    with caplog.at_level(logging.WARNING, logger="knowledge.caches"):
+        fresh = _reopen(kb)
+        assert _answers(fresh) == reference
+        assert _answers(fresh) == reference  # the second search uses the indexes in memory
+    assert any("No space left on device" in r.getMessage() and "answering from memory" in r.getMessage()
+               for r in caplog.records)
+    assert not (cache / f"dense-{gen}.faiss").is_symlink()  # nothing half-written was renamed into place
+    assert _stamp(fresh) == before
+    assert caches.load(cache, gen, fresh._dense_settings()) is None  # and the next start rebuilds
+
+
 def test_disk_full_during_ingest_is_one_clear_error_and_keeps_the_committed_state(kb, tmp_path):
     before = kb.stats()
     reference = _answers(kb)

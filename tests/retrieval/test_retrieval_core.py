@@ -93,6 +93,21 @@ def test_bm25_scores_agree_with_rank_bm25(tok, query):
     np.testing.assert_allclose(ours.scores(q), ref.get_scores(q), atol=1e-5)
 
 
+def test_bm25_finds_a_word_one_of_two_documents_holds(tok):
+    """df = N/2 gives idf log(1) = 0 (rank-bm25 scores it 0): in a 2-chunk KB nothing was ever found."""
+    from rank_bm25 import BM25Okapi
+
+    toks = [tok("知识库问答系统的检索"), tok("今天天气很好")]
+    ours = BM25Index.build(np.arange(2), toks)
+    hits = ours.search("天气", 5, tok)
+    assert [i for i, _ in hits] == [1] and hits[0][1] > 0
+    # terms away from df = N/2 still score exactly as rank-bm25 does, in an even-sized corpus too
+    four = [tok(d) for d in DOCS[:4]]
+    ref, mine = BM25Okapi(four), BM25Index.build(np.arange(4), four)
+    q = tok("BM25 search engines")  # each term in one document of four: idf > 0, no floor involved
+    np.testing.assert_allclose(mine.scores(q), ref.get_scores(q), atol=1e-5)
+
+
 def test_bm25_round_trips_through_npy_files_without_pickle(tok, tmp_path):
     idx = BM25Index.build(np.arange(len(DOCS)) + 100, [tok(d) for d in DOCS])
     idx.save(tmp_path / "bm25")
