@@ -96,8 +96,11 @@ class DocumentRow:
                 "pages": self.pages, "updated_at": self.updated_at}
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
+def connect(path: Path, create: bool = True) -> sqlite3.Connection:
+    """A connection in WAL mode; `create=False` opens only a file that exists (opening a KB must never
+    leave an empty kb.sqlite where a concurrent delete just removed one)."""
+    target = str(path) if create else Path(path).resolve().as_uri() + "?mode=rw"
+    conn = sqlite3.connect(target, timeout=30.0, isolation_level=None, check_same_thread=False, uri=not create)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")

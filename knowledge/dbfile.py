@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 from knowledge import db
-from knowledge.errors import KBDamaged, StorageError
+from knowledge.errors import KBDamaged, KBNotFound, StorageError
 
 REBUILD_PREFIX = "kb.sqlite.rebuild-"
 _REBUILD = re.compile(r"^kb\.sqlite\.rebuild-(\d+)(-wal|-shm|-journal)?$")
@@ -39,11 +39,11 @@ def connect(path: Path) -> tuple[sqlite3.Connection, FileId | None]:
     opening, so a swap in between is not mistaken for the file we hold)."""
     for _ in range(5):
         before = identity(path)
-        conn = db.connect(path)
+        conn = db.connect(path, create=False)
         if identity(path) == before:
             return conn, before
         conn.close()
-    return db.connect(path), identity(path)  # swapped five times in a row: take what is there
+    return db.connect(path, create=False), identity(path)  # swapped five times in a row: take what is there
 
 
 def open_db(path: Path, name: str) -> tuple[sqlite3.Connection, FileId | None, dict]:
@@ -56,6 +56,8 @@ def open_db(path: Path, name: str) -> tuple[sqlite3.Connection, FileId | None, d
     except BaseException as exc:
         if conn is not None:
             conn.close()
+        if isinstance(exc, sqlite3.OperationalError) and identity(path) is None:
+            raise KBNotFound(f"knowledge base '{name}' was deleted") from None
         if is_damage(exc):
             raise KBDamaged(damage_message(name, path, exc)) from None
         raise
@@ -137,8 +139,10 @@ def sweep_rebuilds(folder: Path, *, locked: bool) -> list[Path]:
 
 def is_damage(exc: BaseException) -> bool:
     """SQLite saying the file itself is bad ("file is not a database", "database disk image is
-    malformed"), as opposed to a busy lock or a full disk (OperationalError)."""
-    return isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError)
+    malformed"), as opposed to a busy lock or a full disk (OperationalError) or a connection this
+    process closed meanwhile (ProgrammingError: the KB was deleted under a running request)."""
+    return isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, (sqlite3.OperationalError,
+                                                                           sqlite3.ProgrammingError))
 
 
 def damage_message(name: str, path: Path, exc: BaseException) -> str:
