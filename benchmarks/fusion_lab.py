@@ -50,8 +50,14 @@ def ranked_lists(ds_dir: Path) -> dict:
             upper = float(sum(row_max[idx.sparse.vocab[t]] for t in toks))
             dense = idx.dense.search(v, DEPTH)
             sparse = idx.sparse.search(q.question, DEPTH, tok)
+            # both retrievers' exact scores for every candidate either one returned (top 50 each)
+            union = sorted({i for i, _ in dense[:50]} | {i for i, _ in sparse[:50]})
+            all_bm25 = idx.sparse.scores(tok(q.question))
+            pos = {int(d): n for n, d in enumerate(idx.sparse.ids)}
+            vecs = idx.dense.cpu_index.reconstruct_batch(np.asarray(union, dtype=np.int64))
+            full = {str(i): [float(vec @ v), float(all_bm25[pos[i]])] for i, vec in zip(union, vecs)}
             out.append({"gold": list(q.gold_ids), "dense": dense, "sparse": sparse, "q": q.question,
-                        "sparse_upper": upper})
+                        "sparse_upper": upper, "full": full})
         data = {"queries": out, "row2pid": {str(k): v for k, v in row2pid.items()}}
         cache.write_text(json.dumps(data, ensure_ascii=False))
         return data

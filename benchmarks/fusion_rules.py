@@ -132,3 +132,51 @@ def product_adaptive(l, q):
 
 RULES["adaptive (product)"] = product_adaptive
 GRID["adaptive (product)"] = product_adaptive
+
+
+def full_z(wd=0.5, gate=None):
+    """Both retrievers' exact scores for the union of candidates, z-scored with each retriever's own
+    top-50 statistics (no 'missing' floor), then a convex combination; `gate(zs1, zd1) -> ws` optional."""
+    def fuse(l, q):
+        full = {int(k): v for k, v in q.get("full", {}).items()}
+        if not full:
+            return [i for i, _ in l["dense"]] or [i for i, _ in l["sparse"]]
+        stats = []
+        for name in ("dense", "sparse"):
+            s = np.array([x for _, x in l[name][:50]], dtype=np.float64)
+            stats.append((s.mean(), s.std() or 1.0) if len(s) > 1 else (0.0, 1.0))
+        (md, sd), (ms, ss) = stats
+        ws = 1 - wd
+        if gate is not None and l["sparse"] and l["dense"]:
+            zs1 = (l["sparse"][0][1] - ms) / ss
+            zd1 = (l["dense"][0][1] - md) / sd
+            ws = gate(zs1, zd1)
+        score = {i: (1 - ws) * (v[0] - md) / sd + ws * (v[1] - ms) / ss for i, v in full.items()}
+        return sorted(score, key=lambda i: (-score[i], i))
+    return fuse
+
+
+for wd in (0.3, 0.4, 0.5, 0.6, 0.7):
+    RULES[f"full-z wd={wd}"] = full_z(wd)
+    GRID[f"full-z wd={wd}"] = full_z(wd)
+
+
+def _gate(lo, hi, mid, width):
+    return lambda zs1, zd1: lo + (hi - lo) / (1 + np.exp(-((zs1 - zd1) - mid) / width))
+
+
+GRID.clear()
+for lo in (0.05, 0.1, 0.15):
+    for hi in (0.7, 0.8, 0.9):
+        for mid in (0.5, 1.0, 1.5):
+            for width in (0.25, 0.5):
+                GRID[f"full-z gate {lo}/{hi} mid={mid} w={width}"] = full_z(gate=_gate(lo, hi, mid, width))
+
+GRID.clear()
+for lo in (0.2, 0.25, 0.3, 0.35):
+    for hi in (0.5, 0.6, 0.7):
+        for m0 in (0.05, 0.1, 0.2):
+            GRID[f"gate lo={lo} hi={hi} m0={m0}"] = margin_gate(lo, hi, m0, 0.05)
+for wd in (0.55, 0.6, 0.65):
+    GRID[f"zscore wd={wd}"] = zscore(wd)
+GRID["adaptive (product)"] = product_adaptive

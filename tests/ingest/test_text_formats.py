@@ -55,9 +55,10 @@ def test_csv_becomes_a_markdown_table(docs_dir):
     assert doc.sections[0].text.splitlines()[:3] == ["| name | score |", "|---|---|", "| Ada | 10 |"]
 
 
-def test_markdown_with_a_240kb_hostile_line_parses_in_well_under_a_second(docs_dir):
+def test_markdown_with_a_240kb_hostile_line_parses_in_seconds_not_minutes(docs_dir):
     """Heading and table patterns are linear: before, one long line of blanks inside a heading or under a
-    table row cost ~0.2 s per 10 KB squared (240 KB: minutes, past the parser timeout)."""
+    table row cost ~0.2 s per 10 KB squared (240 KB: minutes, past the parser timeout). Linear, it takes
+    ~0.05 s; the bound is loose so a loaded 2-core CI machine cannot fail it, and still far below minutes."""
     import time
 
     md = docs_dir / "hostile.md"
@@ -65,5 +66,5 @@ def test_markdown_with_a_240kb_hostile_line_parses_in_well_under_a_second(docs_d
                   "| a | b |\n" + " " * 240_000 + "x\n\n# Real ## \n\nbody\n", encoding="utf-8")
     started = time.perf_counter()
     doc = ingest.load_document(md)
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 10.0
     assert ("Real",) in [s.heading_path for s in doc.sections]  # closing #s still stripped

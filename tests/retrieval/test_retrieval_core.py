@@ -195,7 +195,7 @@ def test_adaptive_fusion_trusts_bm25_when_its_winner_stands_out():
     dense = _dense_list()  # dense: 1 just ahead of 2
     clear = [(2, 40.0), (1, 12.0)] + [(100 + i, 10.0 - 0.1 * i) for i in range(20)]
     flat = [(2, 12.4), (1, 12.0)] + [(100 + i, 11.9 - 0.05 * i) for i in range(20)]
-    assert sparse_share(clear, 0.1, 0.4, 0.4, 0.08) > 0.39 and sparse_share(flat, 0.1, 0.4, 0.4, 0.08) < 0.11
+    assert sparse_share(clear, 0.2, 0.5, 0.2, 0.05) > 0.49 and sparse_share(flat, 0.2, 0.5, 0.2, 0.05) < 0.22
     assert adaptive_fusion({"dense": dense, "sparse": clear})[0].id == 2  # BM25's clear winner
     assert adaptive_fusion({"dense": dense, "sparse": flat})[0].id == 1  # a flat BM25 top: dense decides
     hit = adaptive_fusion({"dense": dense, "sparse": flat})[0]
