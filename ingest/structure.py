@@ -33,9 +33,12 @@ _TOC_GAP = re.compile(rf"^(?P<title>(?:第[{_CN_NUM}]+(?:部分|分编|编|篇|�
                       r"Article|Appendix|Annex|CHAPTER|PART|SECTION|ARTICLE)\s+\w+|§+\s*\d\S*|\d+(?:\.\d+)+)"
                       r"(?:[\s\u3000]\S.*?)?)(?:[\s\u3000]{2,}|\t+|[\s\u3000]+(?=[0-9０-９]{1,4}$))"
                       r"(?P<page>[0-9０-９]{1,4})$")
-# leaders inside a paragraph of entries run together: long runs only, never prose's "……"
-_TOC_LEADER_RUN = re.compile(r"[\s\u3000]*(?:(?:[.．·•][ \u3000]?){4,}|[…⋯]{3,}|_{4,})[\s\u3000]*"
-                             r"(?:[0-9０-９]{1,4}|[ivxlcIVXLC]{1,6}\b)?[\s\u3000]*")
+# leaders inside a paragraph of entries run together: long runs only, never prose's "……". The run is
+# found first and what follows it (blanks, a page number) is matched at that one place: a pattern that
+# began with [\s]* would be retried at every blank of a long run of blanks (quadratic: a 240 KB line
+# of spaces took minutes).
+_TOC_LEADER_RUN = re.compile(r"(?:[.．·•][ \u3000]?){4,}|[…⋯]{3,}|_{4,}")
+_TOC_AFTER_LEADER = re.compile(r"[\s\u3000]*(?:[0-9０-９]{1,4}|[ivxlcIVXLC]{1,6}\b)?[\s\u3000]*")
 MAX_HEADING_CHARS = 60
 
 
@@ -76,7 +79,7 @@ def toc_titles(text: str) -> list[str]:
     """The entry titles when a paragraph is a contents line, or several run together (a PDF joins
     the lines of a contents page); [] for anything else."""
     text = text.strip()
-    parts = _TOC_LEADER_RUN.split(text)
+    parts = _split_at_leaders(text)
     titles = [t.strip() for t in parts if t.strip()]
     if len(parts) >= 3 and len(titles) >= 2 and all(len(t) <= MAX_HEADING_CHARS for t in titles):
         return titles
@@ -84,6 +87,18 @@ def toc_titles(text: str) -> list[str]:
         m = _TOC_LEADER.match(text) or _TOC_GAP.match(text)
         return [m.group("title").strip()]
     return []
+
+
+def _split_at_leaders(text: str) -> list[str]:
+    """The text between dotted leaders (each with the page number after it), in linear time."""
+    parts, pos = [], 0
+    for m in _TOC_LEADER_RUN.finditer(text):
+        if m.start() < pos:
+            continue  # inside what the previous leader's page number swallowed
+        parts.append(text[pos:m.start()])
+        pos = _TOC_AFTER_LEADER.match(text, m.end()).end()
+    parts.append(text[pos:])
+    return parts
 
 
 def is_toc_entry(text: str) -> bool:
