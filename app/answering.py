@@ -12,7 +12,7 @@ import logging
 import re
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from app.config import prompt_template
 from app.evidence import judge
@@ -183,7 +183,7 @@ def rewrite_query(question: str, history: Sequence[dict], llm=None, max_turns: i
 
 def answer_stream(question: str, chunks: Sequence[RetrievedChunk], *, llm=None, history: Sequence[dict] = (),
                   settings: dict | None = None, timings: dict[str, float] | None = None,
-                  query: str = "") -> Iterator[Event]:
+                  query: str = "", known: Callable[[str], bool] | None = None) -> Iterator[Event]:
     """Stream an answer: 'token' events as text is produced, then one 'done' event with the Answer
     (or an 'error' event, then 'done' with what was produced, if the backend fails mid-answer)."""
     cfg = (settings or {}).get("answer", {})
@@ -200,7 +200,7 @@ def answer_stream(question: str, chunks: Sequence[RetrievedChunk], *, llm=None, 
         return Event("done", answer=Answer(text=text, mode=llm.name, refused=refused, citations=citations,
                                            timings_ms=timings, passages=chunks, query=query or question))
 
-    verdict = judge(query or question, chunks, cfg)
+    verdict = judge(query or question, chunks, cfg, known)
     if verdict.refuse:
         log.info("refused %r: %s", question[:80], verdict.reason)
         text = REFUSAL[lang]

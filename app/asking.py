@@ -20,7 +20,7 @@ def ask_stream(kb, question: str, settings: dict, llm, *, history: Sequence[dict
     # the knowledge base reranks inside search, so its time is part of "retrieve"; "rerank" stays 0
     timings = {"retrieve": round((time.perf_counter() - t0) * 1000, 2), "rerank": 0.0}
     yield from answer_stream(question, chunks, llm=llm, history=history, settings=settings, timings=timings,
-                             query=query)
+                             query=query, known=kb.knows)
 
 
 def ask(kb, question: str, settings: dict, llm, **kwargs):

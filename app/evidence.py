@@ -7,8 +7,10 @@ Evidence that survives paraphrase, in order:
    question's words (lexical coverage, weighted by how informative each word is in general Chinese,
    stems for English): a question that copies the document's words is answered even when the model
    is unsure. A model without a calibrated floor, or a sparse-only search, falls back on coverage alone.
-2. Answer type: a question asking for a quantity (多少/多久/几天, how many/how long) needs a passage
-   that states one (a number with a unit); a near-topic passage without any cannot answer it.
+2. Answer type: a question asking for a quantity (多少/多久/几天, how many/how long) needs a leading
+   passage that states one (a number with a unit); and a question asking "什么/哪些/哪种 X" for an
+   informative X (general IDF >= 7: 许可证, 刑罚 — not 时候, 事情) cannot be answered by documents that
+   never use the word X at all. Near-topic passages pass the similarity test; they fail these.
 3. A reranker's score, when one ran, against answer.min_relevance.
 Thresholds were measured on the dev sets (answerable questions against the same questions with their
 gold passage removed) and are written next to the settings in configs/default.yaml.
@@ -18,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from knowledge.types import RetrievedChunk
 
@@ -32,6 +34,11 @@ _QUANTITY = re.compile(
     r"|\b\d+(\.\d+)?\s*(days?|weeks?|months?|years?|hours?|minutes?|percent|%|dollars?|euros?|times)\b"
     r"|\b(one|two|three|four|five|six|seven|eight|nine|ten|twelve|fourteen|fifteen|twenty|thirty|sixty|ninety)"
     r"\s+(days?|weeks?|months?|years?|hours?)\b", re.I)
+
+
+_ASKS_FOR = re.compile(r"(?:什么|哪些|哪种|何种|哪类|哪一种|哪一类)([\u4e00-\u9fff]{1,6})")
+# an answer-type word this informative in general Chinese is the thing asked for, not a question word
+MIN_ASKED_WORD_IDF = 7.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,18 @@ def _general_idf() -> tuple[dict[str, float], float]:
     return table.idf_freq, table.median_idf
 
 
+def asked_for(question: str) -> str:
+    """The informative noun a "什么/哪些 X" question asks for ("许可证"), or "" when there is none."""
+    m = _ASKS_FOR.search(question)
+    if not m:
+        return ""
+    import jieba
+
+    word = next(iter(jieba.cut(m.group(1), HMM=False)), "")
+    idf, median = _general_idf()
+    return word if len(word) >= 2 and idf.get(word, median) >= MIN_ASKED_WORD_IDF else ""
+
+
 def _tokens(text: str) -> set[str]:
     from app.text_tokens import tokens
 
@@ -80,8 +99,10 @@ def similarity(chunks: Sequence[RetrievedChunk]) -> float | None:
     return max(scores) if scores else None
 
 
-def judge(question: str, chunks: Sequence[RetrievedChunk], cfg: Mapping) -> Verdict:
-    """Refuse or answer, with the reason. `cfg` is the `answer:` settings."""
+def judge(question: str, chunks: Sequence[RetrievedChunk], cfg: Mapping,
+          known: Callable[[str], bool] | None = None) -> Verdict:
+    """Refuse or answer, with the reason. `cfg` is the `answer:` settings; `known(word)` says whether
+    the documents use a word at all (the knowledge base's vocabulary), when the caller can tell."""
     if not chunks:
         return Verdict(True, "nothing retrieved")
     top = list(chunks[:5])
@@ -98,6 +119,9 @@ def judge(question: str, chunks: Sequence[RetrievedChunk], cfg: Mapping) -> Verd
             return Verdict(True, f"similarity {sim:.3f} < {floor} and coverage {cov:.2f}")
     elif cov < float(cfg.get("min_coverage", 0.4)):
         return Verdict(True, f"coverage {cov:.2f} < {cfg.get('min_coverage', 0.4)} (no calibrated similarity)")
-    if asks_quantity(question) and not any(states_quantity(c.text) for c in top[:3]):
-        return Verdict(True, "asks for a quantity that no passage states")
+    if asks_quantity(question) and not states_quantity(top[0].text):
+        return Verdict(True, "asks for a quantity that the best passage does not state")
+    word = asked_for(question) if known is not None else ""
+    if word and not known(word):
+        return Verdict(True, f"asks for {word!r}, a word the documents never use")
     return Verdict(False, "")

@@ -27,7 +27,7 @@ _ITEM = re.compile(r"^\s*(（[一二三四五六七八九十]+）|\([a-z0-9ivx]+
 _UNIT_START = re.compile(r"^\s*(第[零〇一二三四五六七八九十百千万0-9]+条|Article\s+\d+|§\s*\d+)", re.I)
 _CJK_NEWLINE = re.compile(r"(?<=[\u3000-\u9fff\uff00-\uffef])\s*\n\s*|\s*\n\s*(?=[\u3000-\u9fff\uff00-\uffef])")
 # how much a later passage's match is discounted: the retriever's order is evidence too
-RANK_DISCOUNT = 0.25
+RANK_DISCOUNT = 0.5
 
 
 @dataclass(frozen=True)

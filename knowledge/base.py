@@ -87,6 +87,11 @@ class KnowledgeBaseCore:
     def embedder(self):
         return self._embedder_loader(self.embedding_model)
 
+    def knows(self, word: str) -> bool:
+        """Whether the knowledge base's text uses `word` anywhere (every token of it). A store that
+        cannot tell says True, so nothing is refused on its account."""
+        return True
+
     def tokenizer(self) -> Tokenizer:
         if self._tokenizer is None:
             facts = self.manifest.get("tokenizer") or {}
@@ -400,6 +405,12 @@ class KnowledgeBase(KnowledgeBaseCore):
                                       embedding_model=self.embedding_model,
                                       unit=row["unit"] or "", parent_text=row["parent_text"] or ""))
         return out
+
+    def knows(self, word: str) -> bool:
+        """Whether any chunk holds every token of `word` (the BM25 vocabulary of the current index)."""
+        tokens = self.tokenizer()(word)
+        vocab = self.refresh_indexes().sparse.vocab
+        return bool(tokens) and all(t in vocab for t in tokens)
 
     def _texts(self, row_ids: list[int]) -> list[str]:
         with self._db_lock:

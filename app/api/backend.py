@@ -182,10 +182,13 @@ class Backend:
             return self._llms[name]
 
     @_translated
-    def answer_stream(self, question: str, chunks, *, history: list[dict], llm: str | None) -> Iterator[tuple[str, Any]]:
+    def answer_stream(self, question: str, chunks, *, history: list[dict], llm: str | None,
+                      kb: str | None = None) -> Iterator[tuple[str, Any]]:
         from app.answering import answer_stream
 
-        events = answer_stream(question, chunks, llm=self._llm(llm), history=history, settings=self.settings)
+        known = self._open(kb).knows if kb else None  # the refusal asks whether the documents use a word
+        events = answer_stream(question, chunks, llm=self._llm(llm), history=history, settings=self.settings,
+                               known=known)
         try:
             for ev in events:
                 kind = getattr(ev, "kind", None) or getattr(ev, "type", None)

@@ -338,7 +338,7 @@ class AppContext:
         t0 = time.perf_counter()
         chunks = self.backend.search(name, question, **args)
         retrieve_ms = (time.perf_counter() - t0) * 1000
-        stream = self.backend.answer_stream(question, chunks, history=list(history or []), llm=llm)
+        stream = self.backend.answer_stream(question, chunks, history=list(history or []), llm=llm, kb=name)
         return self._events(stream, retrieve_ms)
 
     def _events(self, stream, retrieve_ms: float) -> Iterator[dict[str, Any]]:
