@@ -31,9 +31,9 @@ _ASKS_QUANTITY = re.compile(
 _QUANTITY = re.compile(
     rf"([0-9０-９]+(\.[0-9]+)?|[{_CN_NUM}]+)\s*(日|天|年|个月|月|周岁|岁|周|小时|分钟|倍|%|％|元|次|人|名|个|公里|千米|米|"
     rf"吨|公斤|千克|平方米|亩|层|项)|百分之|[{_CN_NUM}]+分之[{_CN_NUM}]+|[0-9]+\s*%"
-    r"|\b\d+(\.\d+)?\s*(days?|weeks?|months?|years?|hours?|minutes?|percent|%|dollars?|euros?|times)\b"
+    r"|\b\d+(\.\d+)?[\s-]*(days?|weeks?|months?|years?|hours?|minutes?|percent|%|dollars?|euros?|times)\b"
     r"|\b(one|two|three|four|five|six|seven|eight|nine|ten|twelve|fourteen|fifteen|twenty|thirty|sixty|ninety)"
-    r"\s+(days?|weeks?|months?|years?|hours?)\b", re.I)
+    r"[\s-]+(days?|weeks?|months?|years?|hours?)\b", re.I)
 
 
 _ASKS_FOR = re.compile(r"(?:什么|哪些|哪种|何种|哪类|哪一种|哪一类)([\u4e00-\u9fff]{1,6})")
