@@ -184,7 +184,7 @@ def test_weighted_fusion_follows_weights():
     assert weighted_fusion(ranked, {"dense": 0.1, "sparse": 0.9})[0].id == 2
 
 
-def _dense_list(n=20, top=(1, 0.93), second=(2, 0.92)):
+def _dense_list(n=20, top=(1, 0.95), second=(2, 0.92)):
     rest = [(100 + i, 0.80 - 0.002 * i) for i in range(n)]
     return [top, second] + rest
 
@@ -192,7 +192,7 @@ def _dense_list(n=20, top=(1, 0.93), second=(2, 0.92)):
 def test_adaptive_fusion_trusts_bm25_when_its_winner_stands_out():
     from retrieval.fusion import adaptive_fusion, sparse_share
 
-    dense = _dense_list()  # dense: 1 just ahead of 2
+    dense = _dense_list()  # dense: 1 ahead of 2
     clear = [(2, 40.0), (1, 12.0)] + [(100 + i, 10.0 - 0.1 * i) for i in range(20)]
     flat = [(2, 12.4), (1, 12.0)] + [(100 + i, 11.9 - 0.05 * i) for i in range(20)]
     assert sparse_share(clear, 0.2, 0.5, 0.2, 0.05) > 0.49 and sparse_share(flat, 0.2, 0.5, 0.2, 0.05) < 0.22
