@@ -44,14 +44,16 @@ def register(cli: typer.Typer) -> None:
 
 def _warm_up(settings) -> None:
     """Load each KB's embedding model, indexes and the tokeniser in the background, so the first
-    question does not pay for them (seconds for USE and jieba)."""
+    question does not pay for them (seconds for the models and jieba; ~0.5 s for the IDF table the
+    refusal check weighs words with)."""
     import logging
     import threading
 
     def run():
         try:
-            from app import services
+            from app import evidence, services
 
+            evidence.warm_up()
             cat = services.catalog(settings)
             for name in cat.names():
                 kb = cat.open(name)
