@@ -18,6 +18,8 @@ def url_key(url: str) -> tuple[str, str, int | None, str]:
 
 
 def chunk_dict(c: Any) -> dict[str, Any]:
+    """A retrieved chunk or a citation as JSON. Both have `heading` (RetrievedChunk joins its heading path;
+    a Citation stores the joined string): reading `heading_path` lost every citation's heading."""
     hit = getattr(c, "hit", None)
     source = str(getattr(c, "source", ""))
     out = {
@@ -27,7 +29,7 @@ def chunk_dict(c: Any) -> dict[str, Any]:
         "name": Path(source.replace("\\", "/")).name or source,
         "page": getattr(c, "page", None),
         "page_end": getattr(c, "page_end", None),
-        "heading": " > ".join(getattr(c, "heading_path", ()) or ()),
+        "heading": str(getattr(c, "heading", "") or ""),
         "score": float(getattr(c, "score", 0.0)),
     }
     if hit is not None:

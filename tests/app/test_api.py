@@ -185,6 +185,8 @@ def test_chat_sse_streams_tokens_then_done(client, kb_with_docs, answering):
     streamed = "".join(d["text"] for e, d in events if e == "token")
     assert streamed.strip() and done["answer"].startswith(streamed.strip()[:10])
     assert done["citations"] and {"mode", "refused", "timings_ms"} <= set(done)
+    # the citation keeps the heading its passage sits under (the docx's 报销制度)
+    assert any(c["heading"] == "报销制度" for c in done["citations"]), done["citations"]
 
 
 def test_openai_compatible_chat_and_models(client, kb_with_docs, answering):
