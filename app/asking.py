@@ -24,9 +24,14 @@ def ask_stream(kb, question: str, settings: dict, llm, *, history: Sequence[dict
 
 
 def ask(kb, question: str, settings: dict, llm, **kwargs):
-    """The final Answer of `ask_stream` (errors are inside it as the text produced so far)."""
+    """The final Answer of `ask_stream`; a model that failed raises ModelFailed (a dead server must not
+    count as a refusal)."""
+    from app.errors import ModelFailed
+
     final = None
     for ev in ask_stream(kb, question, settings, llm, **kwargs):
+        if ev.type == "error":
+            raise ModelFailed(f"the language model failed: {ev.text}")
         if ev.type == "done":
             final = ev.answer
     return final

@@ -4,3 +4,9 @@ from __future__ import annotations
 
 class UserError(Exception):
     exit_code = 2
+
+
+class ModelFailed(UserError):
+    """The language model (a server that is down, timed out, answered an error) failed to answer."""
+
+    exit_code = 1

@@ -194,6 +194,8 @@ class Backend:
                 kind = getattr(ev, "kind", None) or getattr(ev, "type", None)
                 if kind == "token":
                     yield "token", getattr(ev, "text", "")
+                elif kind == "error":  # the model failed: the caller reports it, never as "not found"
+                    yield "error", getattr(ev, "text", "")
                 elif kind == "done":
                     yield "done", getattr(ev, "answer", ev)
         finally:

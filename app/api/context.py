@@ -347,6 +347,10 @@ class AppContext:
                 if kind == "token":
                     if value:
                         yield {"type": "token", "text": value}
+                elif kind == "error":
+                    # a model server that is down, times out or answers an error: 502 before streaming,
+                    # an in-band SSE error once tokens went out; never the "not in the knowledge base" text
+                    raise ApiError(502, f"the language model failed: {value}", "model_error")
                 elif kind == "done":
                     out = answer_dict(value)
                     tm = dict(out.get("timings_ms") or {})

@@ -23,15 +23,25 @@ def _run(question: str, kb, s, llm, history, k, mode, rerank, stream: bool, json
          history_mode: bool = False):
     from app.asking import ask_stream
 
-    final = None
+    final, failed = None, ""
     for ev in ask_stream(kb, question, s, llm, history=history, k=k, mode=mode, rerank=rerank):
         if ev.type == "token" and stream and not json_out:
             typer.echo(ev.text, nl=False)
             sys.stdout.flush()
         elif ev.type == "error":
-            typer.echo(f"\nerror: {ev.text}", err=True)
+            failed = ev.text
         elif ev.type == "done":
             final = ev.answer
+    if failed:
+        # never the "not in the knowledge base" text: the documents were not the problem
+        if stream and not json_out:
+            typer.echo("")
+        if history_mode:
+            typer.echo(f"error: the language model failed: {failed}", err=True)
+            return final
+        from app.errors import ModelFailed
+
+        raise ModelFailed(f"the language model failed: {failed}")
     if json_out:
         print_json(final.to_json())
     else:
