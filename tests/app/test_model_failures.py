@@ -7,6 +7,9 @@ import os
 import socket
 import subprocess
 import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,9 +23,39 @@ def _closed_port() -> int:
         return s.getsockname()[1]  # closed again when the block ends: nothing listens there
 
 
-@pytest.fixture
-def dead_url():
-    return f"http://127.0.0.1:{_closed_port()}/v1"
+class _Broken(BaseHTTPRequestHandler):
+    """A model server that answers 500, or accepts the request and never answers."""
+
+    behaviour = "500"
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if _Broken.behaviour == "hang":
+            time.sleep(8)
+            return
+        body = b'{"error": {"message": "CUDA out of memory"}}'
+        self.send_response(500)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture(params=["closed port", "500", "hang"])
+def dead_url(request):
+    if request.param == "closed port":
+        yield f"http://127.0.0.1:{_closed_port()}/v1"
+        return
+    _Broken.behaviour = request.param
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Broken)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture
@@ -36,7 +69,7 @@ def client(monkeypatch, zhida_home, dead_url):
     from app.server import create_app
 
     s = load_settings()
-    s["llms"]["openai"]["timeout_s"] = 5
+    s["llms"]["openai"]["timeout_s"] = 2  # the hanging server: a timeout naming the server, in 2 s
     with TestClient(create_app(s, ui=False)) as c:
         assert c.post("/api/kbs", json={"name": "hr"}).status_code in (200, 201)
         r = c.post("/api/kbs/hr/documents", files=[("files", ("leave.txt", "年假有十五天。报销在三十天内提交。".encode(),
@@ -72,7 +105,8 @@ def test_openai_endpoint_returns_an_error_object(client, dead_url):
     assert dead_url.split("/v1")[0] in r.json()["error"]["message"]
 
 
-def test_cli_ask_exits_non_zero_naming_the_server(tmp_path, dead_url):
+def test_cli_ask_exits_non_zero_naming_the_server(tmp_path):
+    dead_url = f"http://127.0.0.1:{_closed_port()}/v1"
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "leave.md").write_text("# 年假\n\n年假有十五天。\n", encoding="utf-8")
