@@ -96,17 +96,19 @@ def _window(text: str, sents: list[_Sentence], best: int, limit: int) -> tuple[i
     return sents[lo].start, sents[hi].end
 
 
-def _unit_span(text: str, sents: list[_Sentence], best: int, limit: int) -> tuple[int, int]:
-    """The whole passage when it is one short unit; else the window around the best sentence."""
+def _unit_spans(text: str, sents: list[_Sentence], best: int, limit: int) -> list[tuple[int, int]]:
+    """The whole passage when it is one short unit; else the window around the best sentence, and in a
+    long article its head sentence too (before the window, with the text between left out)."""
     body = text.strip()
     if len(body) <= limit:
         start = text.find(body)
-        return start, start + len(body)
-    if _UNIT_START.match(body) and _ITEM.match(sents[best].text):
-        # a long article: keep its head sentence before the matched items
-        lo, hi = _window(text, sents, best, limit - len(sents[0].text) - 1)
-        return (sents[0].start if sents[0].end <= lo else lo), hi
-    return _window(text, sents, best, limit)
+        return [(start, start + len(body))]
+    if _UNIT_START.match(body) and best > 0 and _ITEM.match(sents[best].text):
+        lo, hi = _window(text, sents, best, max(1, limit - len(sents[0].text)))
+        if lo <= sents[0].end:
+            return [(sents[0].start, hi)]
+        return [(sents[0].start, sents[0].end), (lo, hi)]
+    return [_window(text, sents, best, limit)]
 
 
 def extractive_answer(question: str, chunks: Sequence[RetrievedChunk], max_chars: int = MAX_ANSWER_CHARS,
@@ -143,16 +145,16 @@ def extractive_answer(question: str, chunks: Sequence[RetrievedChunk], max_chars
         return ""
     scored.sort(key=lambda x: (x[0], x[1]), reverse=True)
     top = scored[0]
-    parts = [(top[2], _unit_span(top[3].text, top[4], top[5], max_chars), top[3])]
+    parts = [(top[2], _unit_spans(top[3].text, top[4], top[5], max_chars), top[3])]
     covered = set(top[6]) & q
     for score, _, n, c, sents, best, whole in scored[1:]:
         adds = {w for w in (q & whole) - covered if weight.get(w, 0) >= 0.5 * max(weight.values())}
         if score >= 0.8 * top[0] and adds and not _same_unit(c, top[3]):
-            parts.append((n, _unit_span(c.text, sents, best, max_chars // 2), c))
+            parts.append((n, _unit_spans(c.text, sents, best, max_chars // 2), c))
         break  # only the runner-up is ever considered: a third passage is padding
     out = []
-    for n, (s, e), c in parts:
-        piece = tidy(c.text[s:e])
+    for n, spans, c in parts:
+        piece = "……".join(tidy(c.text[s:e]) for s, e in spans)
         out.append(f"{piece}[{n}]")
     return "\n".join(out)
 

@@ -116,3 +116,17 @@ def test_judge_weighs_similarity_against_the_models_floor_and_coverage():
     assert judge("商品房预售需要取得什么许可证？", [_chunk("取得许可的，可以预售。", 0.95)], cfg, known).refuse
     assert not judge("商品房预售需要取得什么许可证？", [_chunk("取得许可证的，可以预售。", 0.95)], cfg,
                      lambda w: True).refuse
+
+
+def test_a_long_article_is_quoted_as_its_head_and_the_matching_items_within_the_limit():
+    from app.extractive import extractive_answer
+
+    head = "第九十九条 合同的内容由当事人约定，一般包括下列条款："
+    items = "".join(f"（{n}）第{n}项条款的内容说明，用来把这一条写得很长很长很长很长很长很长很长很长；"
+                    for n in "一二三四五六七八九十")
+    items += "（十一）解决争议的方法。"
+    chunk = RetrievedChunk("c", head + items, "/kb/law.txt", 1.0, hit=Hit(1, 1.0, ("sparse",), sparse_score=5.0))
+    a = extractive_answer("合同里解决争议的方法", [chunk], max_chars=160)
+    body = a[:-len("[1]")]
+    assert a.endswith("[1]") and body.startswith("第九十九条") and "解决争议的方法" in body
+    assert len(body) <= 160 + len("……") and "……" in body  # head, gap, the matching item
