@@ -61,14 +61,14 @@ def _make_docx(path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def server(tmp_path):
+def launch(tmp_path: Path, **extra_env: str):
+    """A real `zhida serve` on a free port with a fresh ZHIDA_HOME; yields its base URL, stops it after."""
     import httpx
 
     home = tmp_path / "home"
     port = _free_port()
     env = {**os.environ, "ZHIDA_HOME": str(home), "ZHIDA_EMBEDDING_MODEL": "hashing", "HF_HUB_OFFLINE": "1",
-           "GRADIO_ANALYTICS_ENABLED": "False", "NO_PROXY": "127.0.0.1,localhost"}
+           "GRADIO_ANALYTICS_ENABLED": "False", "NO_PROXY": "127.0.0.1,localhost", **extra_env}
     env.pop("ZHIDA_TOKEN", None)
     log = (tmp_path / "server.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], cwd=REPO, env=env,
@@ -95,6 +95,11 @@ def server(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture
+def server(tmp_path):
+    yield from launch(tmp_path)
 
 
 def test_ui_create_upload_ask_cite_and_report_corrupt_file(server, tmp_path):
