@@ -5,7 +5,9 @@ blind to the others.
 Usage (after `zhida eval DATASET_DIR...` has built the cached eval KBs with the default settings):
     python -m benchmarks.fusion_lab ../shared/data/eval/cmrc2018_trial ../shared/data/eval/drcd_dev \
         ../shared/data/eval/dureader_robust_dev
-Prints MRR@10 per set and rule; the lists are cached in $ZHIDA_HOME/eval-cache/<key>/lists.json.
+Prints MRR@10 per set and rule, and each rule's worst gap against the better single retriever of each set;
+the lists are cached in $ZHIDA_HOME/eval-cache/<key>/lists.json. FUSION_GRID=1 scores the margin-gate grid
+that adaptive fusion's parameters were chosen from instead (see benchmarks/fusion_rules.py).
 """
 from __future__ import annotations
 

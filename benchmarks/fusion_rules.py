@@ -52,11 +52,6 @@ def zscore(wd, depth=50, missing="min"):
     return fuse
 
 
-RULES = {"dense": single("dense"), "sparse": single("sparse"), "rrf k60": rrf()}
-for wd in (0.1, 0.3, 0.5, 0.7):
-    RULES[f"minmax wd={wd}"] = minmax(wd)
-for wd in (0.3, 0.4, 0.5, 0.6, 0.7):
-    RULES[f"zscore wd={wd}"] = zscore(wd)
 
 
 def _z(lst, depth=50):
@@ -92,14 +87,6 @@ def adaptive(base_wd=0.7, gamma=0.5, norm="z", signal="upper"):
     return fuse
 
 
-for wd in (0.75, 0.8, 0.85, 0.9):
-    RULES[f"zscore wd={wd}"] = zscore(wd)
-    RULES[f"rrf k60 wd={wd}"] = rrf(60, wd)
-for bw in (0.7, 0.8):
-    for g in (0.5, 1.0):
-        RULES[f"adapt-margin z wd={bw} g={g}"] = adaptive(bw, g, signal="margin")
-
-
 def margin_gate(lo=0.15, hi=0.5, m0=0.3, t=0.08, depth=50):
     """z-scored lists; BM25's share rises from lo to hi with its top-1 margin (s1 - s2) / s1."""
     def fuse(l, q):
@@ -116,22 +103,11 @@ def margin_gate(lo=0.15, hi=0.5, m0=0.3, t=0.08, depth=50):
     return fuse
 
 
-GRID = {}
-for lo in (0.1, 0.15, 0.2):
-    for hi in (0.4, 0.5, 0.6):
-        for m0 in (0.2, 0.3, 0.4):
-            GRID[f"gate lo={lo} hi={hi} m0={m0}"] = margin_gate(lo, hi, m0)
-
-
 def product_adaptive(l, q):
     """retrieval.fusion.adaptive_fusion as the product runs it (depth 50, as `candidates`)."""
     from retrieval.fusion import adaptive_fusion
 
     return _ids(adaptive_fusion({"dense": l["dense"][:50], "sparse": l["sparse"][:50]}))
-
-
-RULES["adaptive (product)"] = product_adaptive
-GRID["adaptive (product)"] = product_adaptive
 
 
 def full_z(wd=0.5, gate=None):
@@ -156,27 +132,29 @@ def full_z(wd=0.5, gate=None):
     return fuse
 
 
-for wd in (0.3, 0.4, 0.5, 0.6, 0.7):
-    RULES[f"full-z wd={wd}"] = full_z(wd)
-    GRID[f"full-z wd={wd}"] = full_z(wd)
-
-
 def _gate(lo, hi, mid, width):
     return lambda zs1, zd1: lo + (hi - lo) / (1 + np.exp(-((zs1 - zd1) - mid) / width))
 
 
-GRID.clear()
-for lo in (0.05, 0.1, 0.15):
-    for hi in (0.7, 0.8, 0.9):
-        for mid in (0.5, 1.0, 1.5):
-            for width in (0.25, 0.5):
-                GRID[f"full-z gate {lo}/{hi} mid={mid} w={width}"] = full_z(gate=_gate(lo, hi, mid, width))
+# What `python -m benchmarks.fusion_lab` prints: single retrievers, the families tried, the product rule.
+RULES = {"dense": single("dense"), "sparse": single("sparse"), "rrf k60": rrf()}
+for wd in (0.1, 0.3, 0.5, 0.7):
+    RULES[f"minmax wd={wd}"] = minmax(wd)
+for wd in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
+    RULES[f"zscore wd={wd}"] = zscore(wd)
+for wd in (0.5, 0.7, 0.8, 0.9):
+    RULES[f"rrf k60 wd={wd}"] = rrf(60, wd)
+for wd in (0.3, 0.5, 0.7):
+    RULES[f"full-z wd={wd}"] = full_z(wd)
+for bw, g in ((0.7, 0.5), (0.7, 1.0)):
+    RULES[f"adapt-upper z wd={bw} g={g}"] = adaptive(bw, g)
+for lo, hi, mid in ((0.1, 0.8, 1.5), (0.2, 0.6, 0.5)):
+    RULES[f"full-z gate {lo}/{hi} mid={mid}"] = full_z(gate=_gate(lo, hi, mid, 0.5))
+RULES["adaptive (product)"] = product_adaptive
 
-GRID.clear()
-for lo in (0.2, 0.25, 0.3, 0.35):
-    for hi in (0.5, 0.6, 0.7):
-        for m0 in (0.05, 0.1, 0.2):
+# FUSION_GRID=1: the margin-gate grid the product's parameters were chosen from (smallest worst-case loss).
+GRID = {"adaptive (product)": product_adaptive}
+for lo in (0.1, 0.2, 0.25, 0.3, 0.35):
+    for hi in (0.4, 0.5, 0.6, 0.7):
+        for m0 in (0.05, 0.1, 0.2, 0.4):
             GRID[f"gate lo={lo} hi={hi} m0={m0}"] = margin_gate(lo, hi, m0, 0.05)
-for wd in (0.55, 0.6, 0.65):
-    GRID[f"zscore wd={wd}"] = zscore(wd)
-GRID["adaptive (product)"] = product_adaptive
