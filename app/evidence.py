@@ -69,9 +69,9 @@ def asked_for(question: str) -> str:
     m = _ASKS_FOR.search(question)
     if not m:
         return ""
-    import jieba
+    from app.text_tokens import words
 
-    word = next(iter(jieba.cut(m.group(1), HMM=False)), "")
+    word = next(iter(words(m.group(1))), "")
     idf, median = _general_idf()
     return word if len(word) >= 2 and idf.get(word, median) >= MIN_ASKED_WORD_IDF else ""
 

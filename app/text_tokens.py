@@ -13,3 +13,8 @@ def _tokenizer():
 
 def tokens(text: str) -> set[str]:
     return set(_tokenizer()(text))
+
+
+def words(text: str) -> list[str]:
+    """Precise-mode words with the same jieba instance (see Tokenizer.words)."""
+    return _tokenizer().words(text)

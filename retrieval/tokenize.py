@@ -136,6 +136,11 @@ class Tokenizer:
         return (f"jieba-{getattr(jieba, '__version__', '?')}|search|t2s={self.fold_traditional}|stop={stop}|"
                 f"stem={'snowball-en' if self.stem_english else 'no'}|{dict_state}")
 
+    def words(self, text: str) -> list[str]:
+        """jieba's precise-mode words of `text` as written (no search-mode sub-words, no stop words
+        dropped), from this tokenizer's own dictionary: the global jieba would load a second copy."""
+        return [w for w in self._jieba.cut(text, HMM=False) if w.strip()]
+
     def tokenize(self, text: str) -> list[str]:
         if not text:
             return []
