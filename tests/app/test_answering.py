@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -14,6 +13,7 @@ from app.llms.base import Extractive, LLMError
 from app.llms.openai_compat import OpenAICompatible
 from knowledge.types import RetrievedChunk
 from retrieval.types import Hit
+from tests.local_server import serving
 
 ZH = [
     RetrievedChunk("c1", "年假天数按工龄计算。工作满一年不满十年的，年休假五天。满十年不满二十年的，年休假十天。",
@@ -168,12 +168,8 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture()
 def fake_server():
     _Handler.requests = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(_Handler) as server:
+        yield server
 
 
 def _client(server, **kw):

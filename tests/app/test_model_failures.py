@@ -7,12 +7,12 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.local_server import serving
 
 REFUSALS = ("知识库中没有找到相关内容", "does not contain an answer")
 
@@ -50,12 +50,8 @@ def dead_url(request):
         yield f"http://127.0.0.1:{_closed_port()}/v1"
         return
     _Broken.behaviour = request.param
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Broken)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    with serving(_Broken) as server:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
 
 
 @pytest.fixture

@@ -4,14 +4,14 @@ streams a token every 50 ms for up to 30 s and notes when its client hangs up.""
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import httpx
 import pytest
 
 from tests.app.live import live_server
+from tests.local_server import serving
 
 DOC = ("Annual leave policy. Every employee receives fifteen days of paid annual leave per year. "
        "Unused leave can be carried over to the next year, up to five days.").encode()
@@ -48,13 +48,8 @@ class _Upstream(BaseHTTPRequestHandler):
 @pytest.fixture
 def upstream():
     _Upstream.streams = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(_Upstream) as server:
+        yield server
 
 
 @pytest.fixture

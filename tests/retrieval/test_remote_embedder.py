@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import numpy as np
 import pytest
 
 from retrieval import ModelLoadError, load_embedder
 from retrieval.remote_embedder import RemoteEmbedder, RemoteSettings, parse_remote_name
+from tests.local_server import serving
 
 DIM = 8
 
@@ -64,12 +64,8 @@ class _Handler(BaseHTTPRequestHandler):
 def server():
     _Handler.requests = []
     _Handler.behaviour = "ok"
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}/v1"
-    srv.shutdown()
-    srv.server_close()
+    with serving(_Handler) as srv:
+        yield f"http://127.0.0.1:{srv.server_address[1]}/v1"
 
 
 def _embedder(url, sleeps=None, **kw):
