@@ -10,26 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.api.origin import normalise_origin, split_host
+from tests.app.test_api_errors import client, settings  # noqa: F401 (fixtures: hashing KB 'kb', no token)
 
 OWN = "http://testserver"
-
-
-@pytest.fixture
-def settings(monkeypatch, zhida_home):
-    monkeypatch.setenv("ZHIDA_EMBEDDING_MODEL", "hashing")
-    monkeypatch.delenv("ZHIDA_TOKEN", raising=False)
-    from app.config import load_settings
-
-    return load_settings()
-
-
-@pytest.fixture
-def client(settings):
-    from app.server import create_app
-
-    with TestClient(create_app(settings, ui=False)) as c:
-        assert c.post("/api/kbs", json={"name": "kb"}).status_code == 201
-        yield c
 
 
 def test_header_parsing():
