@@ -1,19 +1,22 @@
-"""What the API and the web UI share: settings, the KB catalog, loaded models and the job runner.
+"""The one seam between the server and the knowledge layer: settings, the KB catalog, loaded models,
+the job runner and the answering code.
 
-This is the one place the server touches the knowledge layer and the answering
-code; routes and UI callbacks call these methods and get plain JSON-ready
-dicts back, or an `ApiError` with the HTTP status that fits.
+Routes and UI callbacks call these methods and get plain JSON-ready dicts back, or an `ApiError` with
+the HTTP status that fits; this is the only file of the server that knows the knowledge and answering
+APIs by name (an earlier second adapter, `Backend`, sat behind this one and every call crossed both:
+the dropped model-error event and the lost citation headings lived in the gap between them).
 """
 from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
-from app.api.errors import ApiError
+from app.api.errors import ApiError, translated
 from app.api.shapes import answer_dict, chunk_dict, url_key
 from app.api.uploads import SavedUpload
 from app.config import zhida_home
@@ -22,21 +25,51 @@ from app.journal import JobJournal
 
 UPLOADS = "uploads"
 STAGING = ".incoming"
+LLM_BACKENDS = ["extractive", "openai", "transformers", "llamacpp"]
 
 
 class AppContext:
-    def __init__(self, settings: dict[str, Any], *, jobs: JobRunner | None = None, backend: Any = None,
-                 journal: JobJournal | None = None):
+    def __init__(self, settings: dict[str, Any], *, jobs: JobRunner | None = None,
+                 journal: JobJournal | None = None, catalog: Any = None):
+        """`catalog`: a knowledge.Catalog (default: the one the settings describe, opened on first use)."""
         self.settings = settings
         self.journal = journal or JobJournal(zhida_home() / "server" / "jobs.sqlite")
         self.jobs = jobs or JobRunner(max_workers=2)
         if self.jobs.on_finished is None:
             self.jobs.on_finished = lambda job: self.journal.finished(job.id, job.to_dict())
-        if backend is None:
-            from app.api.backend import Backend
+        self._catalog = catalog
+        self._llms: dict[str, Any] = {}
+        self._llm_lock = threading.Lock()
 
-            backend = Backend(settings)
-        self.backend = backend
+    # ---- wiring -------------------------------------------------------------------------
+    @property
+    def catalog(self):
+        if self._catalog is None:
+            from app import services
+
+            self._catalog = services.catalog(self.settings)
+        return self._catalog
+
+    def _open(self, name: str):
+        return self.catalog.open(name)
+
+    def gone_while_running(self, name: Any, exc: Exception) -> ApiError | None:
+        """A request that was in flight while its KB was deleted (or closed for a rebuild) meets a closed
+        SQLite handle or vanished files: that is 404/409 with a reason, not a 500."""
+        import sqlite3
+
+        if not isinstance(name, str) or not name:
+            return None
+        try:
+            exists = self.catalog.exists(name)
+        except Exception:
+            exists = False
+        if not exists:
+            return ApiError(404, f"knowledge base {name!r} was deleted while this request was running", "not_found")
+        if isinstance(exc, sqlite3.ProgrammingError) and "closed" in str(exc):
+            return ApiError(409, f"knowledge base {name!r} was closed (deleted, recreated or rebuilt) while this "
+                                 "request was running; try again", "busy")
+        return None
 
     # ---- settings ---------------------------------------------------------------
     def upload_limits(self) -> dict[str, int]:
@@ -45,10 +78,14 @@ class AppContext:
                 "max_files": int(srv.get("max_upload_files", 50))}
 
     def supported_suffixes(self) -> list[str]:
-        return sorted({s.lower() for s in self.backend.supported_suffixes()})
+        from ingest import supported_suffixes
+
+        return sorted({s.lower() for s in supported_suffixes()})
 
     def llm_choices(self) -> list[str]:
-        return self.backend.llm_choices()
+        """The LLM backends, the configured one first."""
+        current = (self.settings.get("answer") or {}).get("llm", "extractive")
+        return [current] + [x for x in LLM_BACKENDS if x != current]
 
     def defaults(self) -> dict[str, Any]:
         r = self.settings.get("retrieval") or {}
@@ -59,39 +96,52 @@ class AppContext:
                 "chunk_overlap": (self.settings.get("chunking") or {}).get("chunk_overlap", 80)}
 
     # ---- knowledge bases ----------------------------------------------------------
+    @translated
+    def kb_names(self) -> list[str]:
+        return list(self.catalog.names())
+
+    @translated
+    def kb_exists(self, name: str) -> bool:
+        return self.catalog.exists(name)
+
+    @translated
+    def _stats(self, name: str) -> dict[str, Any]:
+        return dict(self._open(name).stats())
+
     def list_kbs(self) -> list[dict[str, Any]]:
         out = []
-        for name in self.backend.kb_names():
+        for name in self.kb_names():
             try:
-                out.append(self.backend.kb_info(name))
+                out.append(self._stats(name))
             except Exception as exc:  # one broken KB must not hide the others
                 out.append({"name": name, "error": str(exc)})
         return out
 
     def require_kb(self, name: str) -> None:
-        if not self.backend.kb_exists(name):
+        if not self.kb_exists(name):
             raise ApiError(404, f"no knowledge base named {name!r}", "not_found")
 
     def kb_info(self, name: str) -> dict[str, Any]:
         self.require_kb(name)
-        info = self.backend.kb_info(name)
+        info = self._stats(name)
         info["busy"] = self.jobs.busy(name)
         return info
 
+    @translated(gone=False)
     def create_kb(self, name: str, *, embedding_model: str | None = None, chunk_size: int | None = None,
                   chunk_overlap: int | None = None) -> dict[str, Any]:
         name = (name or "").strip()
         if not name:
             raise ApiError(400, "a knowledge base needs a name", "bad_request")
-        if self.backend.kb_exists(name):
+        if self.kb_exists(name):
             raise ApiError(409, f"knowledge base {name!r} already exists", "exists")
         if chunk_size is not None and chunk_overlap is not None and chunk_overlap >= chunk_size:
             raise ApiError(400, "chunk_overlap must be smaller than chunk_size", "bad_request")
         if embedding_model:
             self.check_remote_model(embedding_model.strip())
-        self.backend.create_kb(name, embedding_model=embedding_model, chunk_size=chunk_size,
-                               chunk_overlap=chunk_overlap)
-        return self.backend.kb_info(name)
+        self.catalog.create(name, embedding_model=embedding_model, chunk_size=chunk_size,
+                            chunk_overlap=chunk_overlap)
+        return self._stats(name)
 
     def check_remote_model(self, model: str) -> None:
         """A request may not point a KB's embedder at a server the config file did not name.
@@ -114,16 +164,17 @@ class AppContext:
                                 f"({shown}); write openai:<model> to use it, or create the KB with the CLI",
                            "remote_model_refused")
 
+    @translated
     def delete_kb(self, name: str) -> None:
         self.require_kb(name)
         if self.jobs.busy(name):
             raise ApiError(409, f"knowledge base {name!r} is busy: an ingest job is running; try again when it ends",
                            "busy")
-        self.backend.delete_kb(name)
+        self.catalog.delete(name)
 
     def kb_dir(self, name: str) -> Path:
         self.require_kb(name)
-        return Path(self.backend.kb_path(name))
+        return Path(self.catalog.path(name))
 
     def staging_dir(self, name: str) -> Path:
         return self.kb_dir(name) / UPLOADS / STAGING
@@ -131,32 +182,48 @@ class AppContext:
     def uploads_dir(self, name: str) -> Path:
         return self.kb_dir(name) / UPLOADS
 
+    @translated
+    def locked_elsewhere(self, name: str) -> bool:
+        """Whether another process (a CLI ingest) holds the KB's writer lock right now."""
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(self.catalog.path(name) / ".lock"), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            return True
+        lock.release()
+        return False
+
     def check_not_locked_elsewhere(self, name: str) -> None:
         """409 when another process (a CLI `zhida ingest`) holds the KB's writer lock."""
-        if not self.jobs.busy(name) and self.backend.locked_elsewhere(name):
+        if not self.jobs.busy(name) and self.locked_elsewhere(name):
             raise ApiError(409, f"knowledge base {name!r} is busy: another ingest is writing to it; "
                                 "queries still work, try the upload again when it ends", "busy")
 
     # ---- documents ------------------------------------------------------------------
-    def _display_name(self, name: str, source: str) -> str:
-        return Path(str(source).replace("\\", "/")).name or str(source)
-
+    @translated
     def documents(self, name: str) -> list[dict[str, Any]]:
         self.require_kb(name)
-        docs = self.backend.documents(name)
-        for d in docs:
-            d.setdefault("name", self._display_name(name, d.get("source", "")))
-        return docs
+        out = []
+        for d in self._open(name).documents():
+            row = {k: v for k, v in d.items() if k != "path"}
+            source = str(d["path"])
+            row.update(id=str(d["id"]), source=source,
+                       name=str(d.get("name") or Path(source.replace("\\", "/")).name or source))
+            out.append(row)
+        return out
 
+    @translated
     def delete_document(self, name: str, doc_id: str) -> dict[str, Any]:
         self.require_kb(name)
         doc = next((d for d in self.documents(name) if str(d["id"]) == str(doc_id)), None)
         if doc is None:
             raise ApiError(404, f"no document {doc_id!r} in knowledge base {name!r}", "not_found")
-        if self.jobs.busy(name) or self.backend.locked_elsewhere(name):
+        if self.jobs.busy(name) or self.locked_elsewhere(name):
             raise ApiError(409, f"knowledge base {name!r} is busy: an ingest is writing to it; try again when it ends",
                            "busy")
-        self.backend.delete_document(name, doc["id"])
+        self._open(name).delete_document(doc["id"])
         # the uploaded copy goes too (only ever a file inside this KB's uploads folder)
         src = Path(str(doc.get("source", "")))
         uploads = self.uploads_dir(name).resolve()
@@ -230,40 +297,16 @@ class AppContext:
 
     def start_upload_job_from_paths(self, name: str, paths: list[str]) -> Job:
         """The web UI's uploads (already on disk in Gradio's cache): same checks, same job."""
-        from app.api.uploads import sanitize_filename, suffix_of
+        from app.api.uploads import stage_local_files
 
         self.require_kb(name)
         self.check_not_locked_elsewhere(name)
         limits = self.upload_limits()
         if len(paths) > limits["max_files"]:
             raise ApiError(413, f"too many files in one upload (limit {limits['max_files']})", "too_many_files")
-        suffixes = set(self.supported_suffixes())
         staging = self.staging_dir(name) / uuid.uuid4().hex
-        staging.mkdir(parents=True)
-        saved: list[SavedUpload] = []
-        rejected: list[dict] = []
-        for p in paths:
-            src = Path(p)
-            original = src.name
-            safe = sanitize_filename(original)
-            if suffix_of(safe) not in suffixes:
-                rejected.append({"name": original, "path": original, "status": "failed", "chunks": 0,
-                                 "reason": f"unsupported file type {suffix_of(safe) or '(no extension)'}",
-                                 "error_kind": "unsupported"})
-                continue
-            size = src.stat().st_size
-            if size > limits["max_bytes"]:
-                rejected.append({"name": original, "path": original, "status": "failed", "chunks": 0,
-                                 "reason": f"larger than the upload limit ({limits['max_bytes'] // (1024 * 1024)} MB)",
-                                 "error_kind": "too_large"})
-                continue
-            taken = {s.name for s in saved}
-            stem, suffix, n = Path(safe).stem, Path(safe).suffix, 2
-            while safe in taken:
-                safe, n = f"{stem} ({n}){suffix}", n + 1
-            dest = staging / safe
-            shutil.copyfile(src, dest)
-            saved.append(SavedUpload(original_name=original, name=safe, path=dest, size=size))
+        saved, rejected = stage_local_files(paths, staging, max_bytes=limits["max_bytes"],
+                                            suffixes=self.supported_suffixes())
         if not saved:
             shutil.rmtree(staging, ignore_errors=True)
             if not rejected:
@@ -283,6 +326,10 @@ class AppContext:
         self.journal.accepted(job_id, name, "folder", params)
         return self._submit(job_id, name, "folder", params)
 
+    @translated
+    def _ingest(self, name: str, paths: list[Path], progress, rebuild: bool):
+        return self._open(name).ingest([str(p) for p in paths], progress=progress, rebuild=rebuild)
+
     def _run_ingest(self, job: Job, name: str, paths: list[Path], names: dict[str, str], rebuild: bool = False,
                     extra_rows: list[dict] | None = None) -> None:
         def progress(done: int | None = None, total: int | None = None, current: str = "") -> None:
@@ -294,7 +341,7 @@ class AppContext:
             changes["current"] = Path(str(current)).name if current else ""
             self.jobs.update(job, **changes)
 
-        report = self.backend.ingest(name, paths, progress=progress, rebuild=rebuild)
+        report = self._ingest(name, paths, progress, rebuild)
         files = []
         for f in report.files:
             shown = names.get(Path(f.path).name) or Path(str(f.path)).name
@@ -313,12 +360,26 @@ class AppContext:
         d = self.defaults()
         return {"k": int(k or d["k"]), "mode": mode or d["mode"], "rerank": d["rerank"] if rerank is None else bool(rerank)}
 
+    @translated
+    def _search(self, name: str, query: str, *, k: int, mode: str, rerank: bool):
+        return self._open(name).search(query, k=k, mode=mode, rerank=rerank)
+
+    def llm(self, name: str | None = None):
+        """The named LLM backend (default: the configured one), loaded once per server."""
+        from app.llms import load_llm
+
+        name = name or (self.settings.get("answer") or {}).get("llm", "extractive")
+        with self._llm_lock:
+            if name not in self._llms:
+                self._llms[name] = load_llm(self.settings, name)
+            return self._llms[name]
+
     def search(self, name: str, query: str, *, k=None, mode=None, rerank=None) -> tuple[list[dict], dict]:
         self.require_kb(name)
         if not (query or "").strip():
             raise ApiError(400, "the query is empty", "bad_request")
         t0 = time.perf_counter()
-        chunks = self.backend.search(name, query, **self._query_args(k, mode, rerank))
+        chunks = self._search(name, query, **self._query_args(k, mode, rerank))
         ms = (time.perf_counter() - t0) * 1000
         return [chunk_dict(c) for c in chunks], {"retrieve": round(ms, 2)}
 
@@ -336,23 +397,27 @@ class AppContext:
             raise ApiError(400, f"unknown llm {llm!r}; choose one of {', '.join(self.llm_choices())}", "bad_request")
         args = self._query_args(k, mode, rerank)
         t0 = time.perf_counter()
-        chunks = self.backend.search(name, question, **args)
+        chunks = self._search(name, question, **args)
         retrieve_ms = (time.perf_counter() - t0) * 1000
-        stream = self.backend.answer_stream(question, chunks, history=list(history or []), llm=llm, kb=name)
+        from app.answering import answer_stream
+
+        known = self._open(name).knows  # the refusal asks whether the documents use a word
+        stream = answer_stream(question, chunks, llm=self.llm(llm), history=list(history or []),
+                               settings=self.settings, known=known)
         return self._events(stream, retrieve_ms)
 
     def _events(self, stream, retrieve_ms: float) -> Iterator[dict[str, Any]]:
         try:
-            for kind, value in stream:
-                if kind == "token":
-                    if value:
-                        yield {"type": "token", "text": value}
-                elif kind == "error":
+            for ev in stream:
+                if ev.type == "token":
+                    if ev.text:
+                        yield {"type": "token", "text": ev.text}
+                elif ev.type == "error":
                     # a model server that is down, times out or answers an error: 502 before streaming,
                     # an in-band SSE error once tokens went out; never the "not in the knowledge base" text
-                    raise ApiError(502, f"the language model failed: {value}", "model_error")
-                elif kind == "done":
-                    out = answer_dict(value)
+                    raise ApiError(502, f"the language model failed: {ev.text}", "model_error")
+                elif ev.type == "done":
+                    out = answer_dict(ev.answer)
                     tm = dict(out.get("timings_ms") or {})
                     tm.setdefault("retrieve", round(retrieve_ms, 2))
                     out["timings_ms"] = tm

@@ -79,3 +79,52 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_request: Request, exc: StarletteHTTPException):
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         return error_response(exc.status_code, detail)
+
+
+def api_error(exc: Exception) -> ApiError | None:
+    """The HTTP status for a knowledge-layer error (None: not a user error)."""
+    from knowledge import errors as ke
+
+    full = disk_full(exc)
+    if full is not None:
+        return full
+    table = [(ke.KBNotFound, 404, "not_found"), (ke.DocumentNotFound, 404, "not_found"),
+             (ke.KBExists, 409, "exists"), (ke.KBBusy, 409, "busy"), (ke.InvalidName, 400, "bad_request"),
+             (ke.SettingsMismatch, 409, "settings_mismatch"), (ke.SchemaError, 500, "schema_error"),
+             (ke.KBError, 400, "bad_request"), (ValueError, 400, "bad_request")]
+    for cls, status, kind in table:
+        if isinstance(exc, cls):
+            return ApiError(status, str(exc), kind)
+    return None
+
+
+def translated(fn=None, *, gone: bool = True):
+    """Knowledge-layer errors -> ApiError, for the adapter's methods (`self`, then the KB's name).
+
+    `gone`: a failure of a request whose KB vanished under it is reported as that, through
+    `self.gone_while_running` (off for create, where the KB not existing yet is the point)."""
+    import functools
+
+    if fn is None:
+        return functools.partial(translated, gone=gone)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ApiError:
+            raise
+        except Exception as exc:
+            from knowledge.errors import KBError
+
+            err = api_error(exc)
+            owner = args[0] if args else None
+            if (gone and not isinstance(exc, KBError) and (err is None or err.type == "bad_request")
+                    and hasattr(owner, "gone_while_running")):
+                # a KB deleted under a running request fails in odd ways (a closed handle, cache files
+                # half gone: ValueError from numpy): the vanished KB is the reason to report
+                err = owner.gone_while_running(args[1] if len(args) > 1 else kwargs.get("name"), exc) or err
+            if err is None:
+                raise
+            raise err from exc
+    return wrapper

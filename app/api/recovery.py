@@ -47,7 +47,7 @@ def recover(ctx) -> dict[str, int]:
     needed: set[Path] = set()
     for row in ctx.journal.unfinished():
         try:
-            if not ctx.backend.kb_exists(row["kb"]):
+            if not ctx.kb_exists(row["kb"]):
                 raise LookupError(f"knowledge base {row['kb']!r} no longer exists")
             ctx._submit(row["id"], row["kb"], row["kind"], row["params"], resumed=True)
             needed |= {Path(f["staged"]).parent for f in row["params"].get("files") or []}
@@ -56,7 +56,7 @@ def recover(ctx) -> dict[str, int]:
             ctx.journal.finished(row["id"], _failed(row, f"the server stopped before this job finished, and it "
                                                          f"could not be resumed: {exc}"))
             counts["failed"] += 1
-    for name in ctx.backend.kb_names():
+    for name in ctx.kb_names():
         try:
             staging = ctx.staging_dir(name)
         except Exception:

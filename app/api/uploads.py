@@ -229,3 +229,36 @@ async def receive_uploads(
         shutil.rmtree(dest, ignore_errors=True)
         raise (disk_full(exc) or ApiError(400, f"could not read the upload: {exc}", "bad_request")) from exc
     return dest, sink.saved
+
+
+def stage_local_files(paths: Iterable[str], staging: Path, *, max_bytes: int,
+                      suffixes: Iterable[str]) -> tuple[list[SavedUpload], list[dict]]:
+    """Copy files already on this machine (the web UI's uploads in Gradio's cache) into `staging` under
+    sanitised, de-duplicated names; the rejected ones come back as job rows with the reason."""
+    allowed = set(suffixes)
+    staging.mkdir(parents=True)
+    saved: list[SavedUpload] = []
+    rejected: list[dict] = []
+    for p in paths:
+        src = Path(p)
+        original = src.name
+        safe = sanitize_filename(original)
+        if suffix_of(safe) not in allowed:
+            rejected.append({"name": original, "path": original, "status": "failed", "chunks": 0,
+                             "reason": f"unsupported file type {suffix_of(safe) or '(no extension)'}",
+                             "error_kind": "unsupported"})
+            continue
+        size = src.stat().st_size
+        if size > max_bytes:
+            rejected.append({"name": original, "path": original, "status": "failed", "chunks": 0,
+                             "reason": f"larger than the upload limit ({max_bytes // (1024 * 1024)} MB)",
+                             "error_kind": "too_large"})
+            continue
+        taken = {s.name for s in saved}
+        stem, suffix, n = Path(safe).stem, Path(safe).suffix, 2
+        while safe in taken:
+            safe, n = f"{stem} ({n}){suffix}", n + 1
+        dest = staging / safe
+        shutil.copyfile(src, dest)
+        saved.append(SavedUpload(original_name=original, name=safe, path=dest, size=size))
+    return saved, rejected

@@ -19,19 +19,13 @@ TOKEN = "s3cret-token-for-tests"
 
 
 class NoKBs:
-    """Just enough backend for the auth tests: a server with no knowledge bases."""
+    """Just enough catalog for the auth tests: a server with no knowledge bases."""
 
-    def kb_names(self):
+    def names(self):
         return []
 
-    def kb_exists(self, name):
+    def exists(self, name):
         return False
-
-    def supported_suffixes(self):
-        return [".txt"]
-
-    def llm_choices(self):
-        return ["extractive"]
 
 
 @pytest.fixture
@@ -46,7 +40,7 @@ def create_app(settings, **kw):
     from app.api.context import AppContext
     from app.server import create_app as real
 
-    return real(settings, context=AppContext(settings, backend=NoKBs()), **kw)
+    return real(settings, context=AppContext(settings, catalog=NoKBs()), **kw)
 
 
 def test_token_is_required_on_api_when_set(settings):
