@@ -14,6 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
+from app.citations import Citation, citation_dict, citation_of
 from app.config import prompt_template
 from app.evidence import judge
 from app.extractive import extractive_answer
@@ -38,17 +39,6 @@ def language_of(text: str) -> str:
 
 
 @dataclass(frozen=True)
-class Citation:
-    n: int
-    chunk_id: str
-    source: str
-    page: int | None
-    heading: str
-    text: str
-    score: float
-
-
-@dataclass(frozen=True)
 class Answer:
     text: str
     mode: str
@@ -57,13 +47,15 @@ class Answer:
     timings_ms: dict[str, float]
     passages: list[RetrievedChunk] = field(default_factory=list)
     query: str = ""  # the standalone query used for retrieval (after history rewriting)
+    # tokens read and written: the model server's count when it gives one, else an estimate, and
+    # `counted_by` says which ("model" or "estimate: ...")
+    usage: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        """The `zhida ask --json` shape (other tools read it; keep it exactly)."""
+        """The `zhida ask --json` shape (other tools read it: keep its keys; citations through the one
+        converter, app.citations.citation_dict)."""
         return {"answer": self.text, "mode": self.mode, "refused": self.refused,
-                "citations": [{"n": c.n, "source": c.source, "page": c.page, "heading": c.heading, "text": c.text,
-                               "score": c.score} for c in self.citations],
-                "timings_ms": self.timings_ms}
+                "citations": [citation_dict(c) for c in self.citations], "timings_ms": self.timings_ms}
 
 
 @dataclass(frozen=True)
@@ -77,11 +69,6 @@ class Event:
     @property
     def kind(self) -> str:
         return self.type
-
-
-def _citation(n: int, chunk: RetrievedChunk) -> Citation:
-    return Citation(n=n, chunk_id=chunk.chunk_id, source=chunk.source, page=chunk.page, heading=chunk.heading,
-                    text=chunk.text, score=round(float(chunk.score), 6))
 
 
 def format_passages(chunks: Sequence[RetrievedChunk], max_chars: int) -> str:
@@ -126,7 +113,7 @@ def map_citations(text: str, chunks: Sequence[RetrievedChunk]) -> tuple[str, lis
 
     cleaned = _CITE.sub(keep, text)
     cleaned = re.sub(r"[ \t]+([。，,.])", r"\1", cleaned).strip()
-    return cleaned, [_citation(n, chunks[n - 1]) for n in order]
+    return cleaned, [citation_of(n, chunks[n - 1]) for n in order]
 
 
 class CitationFilter:
@@ -179,6 +166,23 @@ def rewrite_query(question: str, history: Sequence[dict], llm=None, max_turns: i
     return question
 
 
+# --- token counts ----------------------------------------------------------------------------
+
+ESTIMATE = "estimate: jieba words (no model tokenizer)"
+
+
+def token_usage(read: str, written: str, counted: dict | None = None) -> dict[str, Any]:
+    """OpenAI's usage numbers: the model's own count when it reported one, else an estimate from
+    the word count of what was read and written, with `counted_by` saying which."""
+    if counted and counted.get("prompt_tokens") is not None:
+        p, c, by = int(counted["prompt_tokens"]), int(counted.get("completion_tokens") or 0), "model"
+    else:
+        from app.text_tokens import words
+
+        p, c, by = len(words(read)), len(words(written)), ESTIMATE
+    return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c, "counted_by": by}
+
+
 # --- the whole answer ------------------------------------------------------------------------
 
 def answer_stream(question: str, chunks: Sequence[RetrievedChunk], *, llm=None, history: Sequence[dict] = (),
@@ -194,25 +198,28 @@ def answer_stream(question: str, chunks: Sequence[RetrievedChunk], *, llm=None, 
     started = time.perf_counter()
     chunks = list(chunks)
 
-    def done(text: str, refused: bool, citations: list[Citation]) -> Event:
+    def done(text: str, refused: bool, citations: list[Citation], read: str = "",
+             counted: dict | None = None) -> Event:
         timings["generate"] = round((time.perf_counter() - started) * 1000, 2)
         timings["total"] = round(sum(v for k, v in timings.items() if k != "total"), 2)
+        usage = token_usage(read or question + "\n" + "\n".join(c.text for c in chunks), text, counted)
         return Event("done", answer=Answer(text=text, mode=llm.name, refused=refused, citations=citations,
-                                           timings_ms=timings, passages=chunks, query=query or question))
+                                           timings_ms=timings, passages=chunks, query=query or question,
+                                           usage=usage))
 
     verdict = judge(query or question, chunks, cfg, known)
     if verdict.refuse:
         log.info("refused %r: %s", question[:80], verdict.reason)
         text = REFUSAL[lang]
         yield Event("token", text=text)
-        yield done(text, True, [_citation(n, c) for n, c in enumerate(chunks[:3], 1)])
+        yield done(text, True, [citation_of(n, c) for n, c in enumerate(chunks[:3], 1)])
         return
     if isinstance(llm, Extractive):
         text = extractive_answer(question, chunks)
         if not text:
             text = REFUSAL[lang]
             yield Event("token", text=text)
-            yield done(text, True, [_citation(n, c) for n, c in enumerate(chunks[:3], 1)])
+            yield done(text, True, [citation_of(n, c) for n, c in enumerate(chunks[:3], 1)])
             return
         for piece in re.split(r"(?<=\])", text):
             if piece:
@@ -246,8 +253,9 @@ def answer_stream(question: str, chunks: Sequence[RetrievedChunk], *, llm=None, 
     refused = not text or text.startswith(REFUSAL[lang].rstrip("。.")) or REFUSAL["en"].rstrip(".") in text
     cleaned, cites = map_citations(text, chunks)
     if refused:
-        cites = [_citation(n, c) for n, c in enumerate(chunks[:3], 1)]
-    yield done(cleaned or REFUSAL[lang], refused, cites)
+        cites = [citation_of(n, c) for n, c in enumerate(chunks[:3], 1)]
+    yield done(cleaned or REFUSAL[lang], refused, cites, read="\n".join(m["content"] for m in messages),
+               counted=getattr(pieces, "usage", None))
 
 
 def answer(question: str, chunks: Sequence[RetrievedChunk], **kwargs) -> Answer:

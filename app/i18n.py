@@ -72,7 +72,6 @@ TEXT: dict[str, tuple[str, str]] = {
     "extractive": ("抽取式（无大模型，直接引用原文）", "extractive (no LLM, quotes the passages)"),
     "not_found": ("知识库中没有找到答案", "Not found in the knowledge base"),
     "sources": ("出处", "Sources"),
-    "page": ("第 {page} 页", "page {page}"),
     "thinking": ("检索中…", "Searching…"),
     "timings": ("检索 {retrieve:.0f} ms · 生成 {generate:.0f} ms", "retrieve {retrieve:.0f} ms · generate {generate:.0f} ms"),
     "status_added": ("新增", "added"),

@@ -121,6 +121,26 @@ def _openai_text(content: Any, index: int) -> str:
                         f"not {type(content).__name__}", "invalid_request_error")
 
 
+def _sources(done: dict, question: str) -> str:
+    """The citations as footnotes after the answer, so an OpenAI client that shows only the message
+    content shows where each [n] comes from (the structured `citations` field stays for those that read it)."""
+    from app.answering import language_of
+    from app.citations import footnotes
+
+    return footnotes(done.get("citations") or [], language_of(question), refused=bool(done.get("refused")))
+
+
+def _usage(done: dict) -> dict[str, int]:
+    u = done.get("usage") or {}
+    return {k: int(u.get(k) or 0) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+
+
+def _extras(done: dict) -> dict[str, Any]:
+    """Zhida's own fields of a /v1 answer; `usage_counted_by` says whether `usage` is the model's count."""
+    return {"mode": done.get("mode"), "refused": done.get("refused"), "timings_ms": done.get("timings_ms"),
+            "query": done.get("query", ""), "usage_counted_by": (done.get("usage") or {}).get("counted_by", "")}
+
+
 def build_router(ctx: AppContext) -> APIRouter:
     r = APIRouter()
 
@@ -178,10 +198,10 @@ def build_router(ctx: AppContext) -> APIRouter:
                 raise ApiError(500, "the answer ended without a result", "internal_error")
             return {
                 "id": cid, "object": "chat.completion", "created": created, "model": body.model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": final["answer"]},
+                "choices": [{"index": 0, "message": {"role": "assistant",
+                                                     "content": final["answer"] + _sources(final, question)},
                              "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-                "citations": final["citations"], "zhida": {k: final[k] for k in ("mode", "refused", "timings_ms")},
+                "usage": _usage(final), "citations": final["citations"], "zhida": _extras(final),
             }
 
         def chunk(delta: dict, finish: str | None = None, **extra) -> str:
@@ -196,8 +216,10 @@ def build_router(ctx: AppContext) -> APIRouter:
                     if ev["type"] == "token":
                         yield chunk({"content": ev["text"]})
                     elif ev["type"] == "done":
-                        yield chunk({}, "stop", citations=ev["citations"],
-                                    zhida={k: ev[k] for k in ("mode", "refused", "timings_ms")})
+                        notes = _sources(ev, question)
+                        if notes:
+                            yield chunk({"content": notes})
+                        yield chunk({}, "stop", usage=_usage(ev), citations=ev["citations"], zhida=_extras(ev))
             except ApiError as exc:
                 yield f"data: {json.dumps(error_body(exc.message, exc.type), ensure_ascii=False)}\n\n"
             except Exception as exc:

@@ -1,8 +1,9 @@
-"""JSON shapes the API and UI share: a retrieved chunk, an answer with citations, a server URL's identity."""
+"""JSON shapes the API and UI share: a retrieved chunk, an answer with citations (app.citations), a server URL's identity."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
+
+from app.citations import location_dict
 
 
 def url_key(url: str) -> tuple[str, str, int | None, str]:
@@ -18,20 +19,11 @@ def url_key(url: str) -> tuple[str, str, int | None, str]:
 
 
 def chunk_dict(c: Any) -> dict[str, Any]:
-    """A retrieved chunk or a citation as JSON. Both have `heading` (RetrievedChunk joins its heading path;
-    a Citation stores the joined string): reading `heading_path` lost every citation's heading."""
+    """A retrieved chunk as JSON: where it is (app.citations.location_dict, the same fields a citation
+    has), its text, score and the retriever's evidence."""
     hit = getattr(c, "hit", None)
-    source = str(getattr(c, "source", ""))
-    out = {
-        "chunk_id": str(getattr(c, "chunk_id", "")),
-        "text": getattr(c, "text", ""),
-        "source": source,
-        "name": Path(source.replace("\\", "/")).name or source,
-        "page": getattr(c, "page", None),
-        "page_end": getattr(c, "page_end", None),
-        "heading": str(getattr(c, "heading", "") or ""),
-        "score": float(getattr(c, "score", 0.0)),
-    }
+    out = {"chunk_id": str(getattr(c, "chunk_id", "")), "text": getattr(c, "text", ""), **location_dict(c),
+           "score": float(getattr(c, "score", 0.0))}
     if hit is not None:
         out["found_by"] = list(getattr(hit, "found_by", ()) or ())
         out["scores"] = {k: getattr(hit, k) for k in ("dense_score", "sparse_score", "fused_score", "rerank_score")
@@ -40,28 +32,11 @@ def chunk_dict(c: Any) -> dict[str, Any]:
 
 
 def answer_dict(ans: Any) -> dict[str, Any]:
-    """The `zhida ask --json` shape from an Answer value (or a dict already in that shape)."""
-    if isinstance(ans, dict):
-        data = dict(ans)
-    elif hasattr(ans, "to_dict"):
-        data = ans.to_dict()
-    else:
-        data = {"answer": getattr(ans, "text", ""), "mode": getattr(ans, "mode", ""),
-                "refused": bool(getattr(ans, "refused", False)),
-                "citations": list(getattr(ans, "citations", []) or []),
-                "timings_ms": dict(getattr(ans, "timings_ms", {}) or {})}
-    if "answer" not in data and "text" in data:
-        data["answer"] = data.pop("text")
-    cites = []
-    for i, c in enumerate(data.get("citations") or [], 1):
-        if not isinstance(c, dict):
-            cd = chunk_dict(getattr(c, "chunk", c))
-            cd["n"] = getattr(c, "n", None) or getattr(c, "number", None) or i
-            c = cd
-        c = dict(c)
-        c.setdefault("n", i)
-        src = str(c.get("source", ""))
-        c.setdefault("name", Path(src.replace("\\", "/")).name or src)
-        cites.append(c)
+    """The answer's JSON for the API and the UI: the `zhida ask --json` shape (Answer.to_json), plus the
+    query retrieval used (after follow-up rewriting) and the token usage."""
+    data = ans.to_json() if hasattr(ans, "to_json") else dict(ans)
     return {"answer": data.get("answer", ""), "mode": data.get("mode", ""), "refused": bool(data.get("refused")),
-            "citations": cites, "timings_ms": dict(data.get("timings_ms") or {})}
+            "citations": [dict(c) for c in data.get("citations") or []],
+            "timings_ms": dict(data.get("timings_ms") or {}),
+            "query": getattr(ans, "query", None) or data.get("query", ""),
+            "usage": dict(getattr(ans, "usage", None) or data.get("usage") or {})}

@@ -10,13 +10,15 @@ from app.commands._common import catalog, print_json, settings
 
 
 def _print_sources(answer) -> None:
+    from app.citations import citation_dict, where
+
     if not answer.citations:
         return
     typer.echo("\n来源 / Sources:" if not answer.refused else "\n最接近的段落 / Closest passages:")
     for c in answer.citations:
-        where = c.source + (f", p.{c.page}" if c.page else "") + (f" — {c.heading}" if c.heading else "")
+        place = where(citation_dict(c), full_path=True, sep=", ")
         snippet = c.text.replace("\n", " ")
-        typer.echo(f"[{c.n}] {where}\n    {snippet[:200]}{'…' if len(snippet) > 200 else ''}")
+        typer.echo(f"[{c.n}] {place}\n    {snippet[:200]}{'…' if len(snippet) > 200 else ''}")
 
 
 def _run(question: str, kb, s, llm, history, k, mode, rerank, stream: bool, json_out: bool,

@@ -6,7 +6,11 @@ from typing import Iterator
 
 import httpx
 
-from app.llms.base import LLMError
+from app.llms.base import LLMError, TextStream
+
+
+class _NoUsageOption(Exception):
+    """The server refused `stream_options` (it predates token counts in streams)."""
 
 
 class OpenAICompatible:
@@ -20,9 +24,21 @@ class OpenAICompatible:
         self.max_tokens = max_tokens
         self.temperature = temperature
 
-    def stream(self, messages: list[dict], **params) -> Iterator[str]:
+    def stream(self, messages: list[dict], **params) -> TextStream:
+        """The answer's pieces; the stream's `usage` holds the server's token counts when it sends them."""
+        return TextStream(lambda usage: self._pieces(messages, usage, params))
+
+    def _pieces(self, messages: list[dict], usage: dict, params: dict) -> Iterator[str]:
+        try:
+            yield from self._request(messages, usage, params, count=True)
+        except _NoUsageOption:  # an older server that refuses stream_options: ask again without it
+            yield from self._request(messages, usage, params, count=False)
+
+    def _request(self, messages: list[dict], usage: dict, params: dict, count: bool) -> Iterator[str]:
         body = {"model": self.model, "messages": messages, "stream": True,
                 "temperature": params.get("temperature", self.temperature)}
+        if count:  # vLLM, Ollama, LM Studio, llama.cpp's server and OpenAI send a last usage chunk
+            body["stream_options"] = {"include_usage": True}
         if params.get("max_tokens", self.max_tokens):
             body["max_tokens"] = params.get("max_tokens", self.max_tokens)
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
@@ -31,6 +47,8 @@ class OpenAICompatible:
             with httpx.stream("POST", url, json=body, headers=headers, timeout=self.timeout) as resp:
                 if resp.status_code >= 400:
                     detail = resp.read().decode("utf-8", "replace")[:200]
+                    if count and resp.status_code in (400, 422) and "stream_options" in detail:
+                        raise _NoUsageOption(detail)
                     raise LLMError(f"{url} answered HTTP {resp.status_code}: {detail}")
                 done = False
                 for line in resp.iter_lines():
@@ -44,7 +62,11 @@ class OpenAICompatible:
                         event = json.loads(data)
                     except json.JSONDecodeError:
                         continue
-                    for choice in event.get("choices", []):
+                    counted = event.get("usage") or {}
+                    if isinstance(counted, dict) and counted.get("prompt_tokens") is not None:
+                        usage.update(prompt_tokens=int(counted.get("prompt_tokens") or 0),
+                                     completion_tokens=int(counted.get("completion_tokens") or 0))
+                    for choice in event.get("choices") or []:
                         piece = (choice.get("delta") or {}).get("content")
                         if piece:
                             yield piece

@@ -6,6 +6,7 @@ from typing import Any
 
 import pandas as pd
 
+from app.citations import where
 from app.i18n import status_label, t
 
 
@@ -68,12 +69,7 @@ def mode_label(mode: str, lang: str) -> str:
 
 
 def _where(c: dict[str, Any], lang: str) -> str:
-    bits = [html.escape(c.get("name") or c.get("source") or "")]
-    if c.get("page"):
-        bits.append(t("page", lang, page=c["page"]))
-    if c.get("heading"):
-        bits.append(html.escape(c["heading"]))
-    return " · ".join(b for b in bits if b)
+    return html.escape(where(c, lang))
 
 
 def citations_html(citations: list[dict[str, Any]], lang: str) -> str:
