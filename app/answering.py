@@ -26,8 +26,6 @@ log = logging.getLogger(__name__)
 REFUSAL = {"zh": "知识库中没有找到相关内容。", "en": "The knowledge base does not contain an answer to this question."}
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _CITE = re.compile(r"\[(\d{1,3})\]")
-_FOLLOW_UP = re.compile(r"^(那|它|这|其|该|他|她|那么|还有|and\b|what about|how about|it\b|its\b|that\b|they\b)",
-                        re.I)
 
 
 def language_of(text: str) -> str:
@@ -135,35 +133,6 @@ class CitationFilter:
     def flush(self) -> str:
         tail, self._tail = self._tail, ""
         return tail
-
-
-# --- extractive mode -------------------------------------------------------------------------
-
-# --- follow-up questions ---------------------------------------------------------------------
-
-def rewrite_query(question: str, history: Sequence[dict], llm=None, max_turns: int = 6) -> str:
-    """A standalone query for retrieval: the LLM rewrites follow-ups when there is one, else a heuristic
-    prepends the previous question to short or pronoun-led follow-ups."""
-    turns = [m for m in history if m.get("role") in ("user", "assistant") and m.get("content")][-2 * max_turns:]
-    if not turns:
-        return question
-    previous = [m["content"] for m in turns if m["role"] == "user"]
-    if llm is not None and not isinstance(llm, Extractive):
-        lang = language_of(question)
-        convo = "\n".join(f"{m['role']}: {m['content'][:500]}" for m in turns)
-        prompt = prompt_template(f"rewrite_{lang}").format(history=convo, question=question)
-        try:
-            text = "".join(llm.stream([{"role": "user", "content": prompt}], max_new_tokens=96,
-                                      max_tokens=96)).strip()
-            text = text.splitlines()[0].strip() if text else ""
-            if 2 <= len(text) <= 300:
-                return text
-        except LLMError:
-            pass
-    short = len(question.strip()) <= (12 if language_of(question) == "zh" else 25)
-    if previous and (short or _FOLLOW_UP.match(question.strip())):
-        return f"{previous[-1]} {question}"
-    return question
 
 
 # --- token counts ----------------------------------------------------------------------------

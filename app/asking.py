@@ -1,24 +1,35 @@
 """One question through the same steps everywhere: rewrite a follow-up, retrieve, answer.
 
-`zhida ask`, `zhida chat` and `zhida eval-qa` call this, so what eval-qa scores is exactly what a
-user gets from `zhida ask`.
+`zhida ask`, `zhida chat`, `zhida eval-qa` and the server (app.api.context: web UI, REST chat, /v1)
+call this, so what eval-qa scores is exactly what a user gets from any of them.
 """
 from __future__ import annotations
 
 import time
 from typing import Iterator, Sequence
 
-from app.answering import Event, answer_stream, rewrite_query
+from app.answering import Event, answer_stream
+from app.follow_up import rewrite_query
+
+
+def retrieve(kb, question: str, settings: dict, llm, *, history: Sequence[dict] = (), k: int | None = None,
+             mode: str | None = None, rerank: bool | None = None) -> tuple[str, list, dict[str, float]]:
+    """(the standalone query, the passages it retrieved, timings): the follow-up rewritten with the
+    history (app.follow_up), then searched."""
+    t0 = time.perf_counter()
+    query = rewrite_query(question, history, llm, int((settings.get("answer") or {}).get("max_history_turns", 6)))
+    t1 = time.perf_counter()
+    chunks = kb.search(query, k=k, mode=mode, rerank=rerank)
+    # the knowledge base reranks inside search, so its time is part of "retrieve"; "rerank" stays 0
+    timings = {"rewrite": round((t1 - t0) * 1000, 2), "retrieve": round((time.perf_counter() - t1) * 1000, 2),
+               "rerank": 0.0}
+    return query, chunks, timings
 
 
 def ask_stream(kb, question: str, settings: dict, llm, *, history: Sequence[dict] = (), k: int | None = None,
                mode: str | None = None, rerank: bool | None = None) -> Iterator[Event]:
     """Events of one grounded answer over `kb` (token..., then done; error events in between)."""
-    query = rewrite_query(question, history, llm, int(settings["answer"].get("max_history_turns", 6)))
-    t0 = time.perf_counter()
-    chunks = kb.search(query, k=k, mode=mode, rerank=rerank)
-    # the knowledge base reranks inside search, so its time is part of "retrieve"; "rerank" stays 0
-    timings = {"retrieve": round((time.perf_counter() - t0) * 1000, 2), "rerank": 0.0}
+    query, chunks, timings = retrieve(kb, question, settings, llm, history=history, k=k, mode=mode, rerank=rerank)
     yield from answer_stream(question, chunks, llm=llm, history=history, settings=settings, timings=timings,
                              query=query, known=kb.knows)
 

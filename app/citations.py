@@ -85,3 +85,13 @@ def footnotes(citations: Sequence[Mapping[str, Any]], lang: str = "en", *, refus
         title = "来源：" if lang == "zh" else "Sources:"
     lines = [f"[{c.get('n')}] {where(c, lang, sep='，' if lang == 'zh' else ', ')}" for c in citations]
     return "\n\n---\n" + title + "  \n" + "  \n".join(lines)
+
+
+_FOOTNOTE_TITLES = ("来源：", "最接近的段落：", "Sources:", "Closest passages:")
+
+
+def without_footnotes(text: str) -> str:
+    """An answer as it was before `footnotes` were appended (an OpenAI client sends our own answers back
+    as history: their source lists are no part of the conversation)."""
+    head, sep, tail = text.rpartition("\n\n---\n")
+    return head if sep and tail.startswith(_FOOTNOTE_TITLES) else text

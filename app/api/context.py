@@ -388,25 +388,32 @@ class AppContext:
         """Validates and retrieves now (so errors become HTTP statuses), then streams the answer.
 
         Yields {"type": "token", "text"} events, then one {"type": "done", "answer", "mode", "refused",
-        "citations", "timings_ms"}.
+        "citations", "timings_ms", "query", "usage"}; `query` is what retrieval searched (the follow-up
+        rewritten with the history).
         """
         self.require_kb(name)
         if not (question or "").strip():
             raise ApiError(400, "the question is empty", "bad_request")
         if llm and llm not in self.llm_choices():
             raise ApiError(400, f"unknown llm {llm!r}; choose one of {', '.join(self.llm_choices())}", "bad_request")
-        args = self._query_args(k, mode, rerank)
-        t0 = time.perf_counter()
-        chunks = self._search(name, question, **args)
-        retrieve_ms = (time.perf_counter() - t0) * 1000
+        model = self.llm(llm)
+        query, chunks, timings = self._retrieve(name, question, model, list(history or []),
+                                                self._query_args(k, mode, rerank))
         from app.answering import answer_stream
 
-        known = self._open(name).knows  # the refusal asks whether the documents use a word
-        stream = answer_stream(question, chunks, llm=self.llm(llm), history=list(history or []),
-                               settings=self.settings, known=known)
-        return self._events(stream, retrieve_ms)
+        stream = answer_stream(question, chunks, llm=model, history=list(history or []), settings=self.settings,
+                               timings=timings, query=query, known=self._open(name).knows)
+        return self._events(stream)
 
-    def _events(self, stream, retrieve_ms: float) -> Iterator[dict[str, Any]]:
+    @translated
+    def _retrieve(self, name: str, question: str, model, history: list[dict], args: dict[str, Any]):
+        """The follow-up made standalone (app.follow_up, the same rewrite `zhida chat` uses), then searched:
+        eager, so a knowledge-layer error is an HTTP status before any streaming."""
+        from app.asking import retrieve
+
+        return retrieve(self._open(name), question, self.settings, model, history=history, **args)
+
+    def _events(self, stream) -> Iterator[dict[str, Any]]:
         try:
             for ev in stream:
                 if ev.type == "token":
@@ -417,11 +424,7 @@ class AppContext:
                     # an in-band SSE error once tokens went out; never the "not in the knowledge base" text
                     raise ApiError(502, f"the language model failed: {ev.text}", "model_error")
                 elif ev.type == "done":
-                    out = answer_dict(ev.answer)
-                    tm = dict(out.get("timings_ms") or {})
-                    tm.setdefault("retrieve", round(retrieve_ms, 2))
-                    out["timings_ms"] = tm
-                    yield {"type": "done", **out}
+                    yield {"type": "done", **answer_dict(ev.answer)}
         finally:  # closed early (the client left): the model's stream closes with it, now, not at GC
             close = getattr(stream, "close", None)
             if close is not None:

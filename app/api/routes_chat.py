@@ -185,7 +185,10 @@ def build_router(ctx: AppContext) -> APIRouter:
         if user_idx is None or not msgs[user_idx][1].strip():
             raise ApiError(400, "messages must contain a user message with the question", "bad_request")
         question = msgs[user_idx][1]
-        history = [{"role": role, "content": text} for role, text in msgs[:user_idx] if role in ("user", "assistant")]
+        from app.citations import without_footnotes
+
+        history = [{"role": role, "content": without_footnotes(text) if role == "assistant" else text}
+                   for role, text in msgs[:user_idx] if role in ("user", "assistant")]
         events = ctx.chat_events(kb, question, history=history)
         cid = "chatcmpl-" + uuid.uuid4().hex[:24]
         created = int(time.time())

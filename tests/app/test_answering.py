@@ -6,8 +6,8 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from app.answering import (REFUSAL, answer, answer_stream, build_messages, language_of, map_citations,
-                           rewrite_query)
+from app.answering import (REFUSAL, answer, answer_stream, build_messages, language_of, map_citations)
+from app.follow_up import rewrite_query
 from app.llms import load_llm
 from app.llms.base import Extractive, LLMError
 from app.llms.openai_compat import OpenAICompatible
@@ -119,7 +119,7 @@ def test_backend_failing_mid_answer_yields_an_error_and_a_final_answer():
 
 def test_follow_up_is_rewritten_with_history():
     history = [{"role": "user", "content": "民法典第一条规定了什么？"}, {"role": "assistant", "content": "……"}]
-    assert rewrite_query("那第二条呢？", history) == "民法典第一条规定了什么？ 那第二条呢？"
+    assert rewrite_query("那第二条呢？", history) == "民法典第二条规定了什么？"
     assert rewrite_query("民法典的第三条讲的是民事主体的什么权利？", history).startswith("民法典的第三条")
     llm = ScriptedLLM(["民法典第二条规定了什么？\n多余的行"])
     assert rewrite_query("那第二条呢？", history, llm) == "民法典第二条规定了什么？"
