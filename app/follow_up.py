@@ -38,7 +38,8 @@ _PRED_ZH = {
     "起", "开始", "结束", "终止", "计算", "退", "退还", "交", "提交", "支付", "收取", "延长", "续", "续签",
 }
 _WH_ZH = re.compile(r"^(什么是|何为|何谓|请问|我想知道|想问一下|关于)")
-_REST_EN = re.compile(r"^(what about|how about|and what about|and for|and|what if)\s+(.+)$", re.I)
+_REST_EN = re.compile(r"^(what about|how about|and what about|and for|and|what if)\s+"
+                      r"(?!(?:if|when|it|its|they|is|are|does|do|can|how|what)\b)(.+)$", re.I)
 _PRONOUN_EN = re.compile(r"\b(it|its|they|them|their|this|that|these|those)\b", re.I)
 _AUX_EN = {"is", "are", "was", "were", "do", "does", "did", "can", "could", "should", "must", "will", "would",
            "may", "has", "have", "shall"}
@@ -47,7 +48,9 @@ _QUANTITY_EN = {"many", "much", "long", "often", "far", "old", "soon", "days", "
                 "hours", "kind", "kinds", "type", "types", "of", "the", "a", "an"}
 _VERB_EN = {"get", "gets", "take", "takes", "need", "needs", "work", "apply", "submit", "start", "end", "last",
             "lasts", "cost", "costs", "require", "requires", "cover", "covers", "include", "includes", "be", "pay",
-            "allowed", "approved", "extended", "renewed", "returned", "refunded", "paid", "covered"}
+            "allowed", "approved", "extended", "renewed", "returned", "refunded", "paid", "covered", "due",
+            "needed", "required", "possible", "available", "valid"}
+_ARTICLES = {"the", "a", "an", "this", "that"}
 
 
 # --- Chinese ---------------------------------------------------------------------------------
@@ -77,7 +80,9 @@ def split_subject_zh(question: str) -> tuple[str, str]:
 
 def _is_predicate_start(text: str) -> bool:
     words = _words(text)
-    return bool(words) and (words[0] in _PRED_ZH or words[0][0] in "几")
+    if not words:
+        return False
+    return words[0] in _PRED_ZH or words[0][0] in "几" or (len(words) > 1 and words[0] + words[1] in _PRED_ZH)
 
 
 def merge_subject_zh(old: str, new: str) -> str:
@@ -92,8 +97,8 @@ def merge_subject_zh(old: str, new: str) -> str:
             return f"{head}的{new}"
         return f"{new}的{tail}" if "的" not in new else new
     words = _words(old)
-    if len(words) >= 2 and new[-1] != old[-1]:
-        return new + words[-1]  # 「设备保修期」+「电池」→「电池保修期」
+    if len(words) >= 2 and len(_words(new)) == 1 and new[-1] != old[-1]:
+        return new + words[-1]  # 「设备保修期」+「电池」→「电池保修期」 (a noun for a noun)
     return new
 
 
@@ -123,6 +128,8 @@ def _rewrite_zh(question: str, previous: str) -> str:
         return subject + rest
     if lead and len(core) <= 6:  # 「那病假？」
         return merge_subject_zh(subject, core) + predicate
+    if len(core) <= 8:  # a short question leans on the conversation: 「逾期了怎么办？」
+        return subject + rest
     return question
 
 
@@ -134,8 +141,8 @@ def subject_en(question: str) -> str:
     words = re.findall(r"[A-Za-z0-9'-]+", question)
     lower = [w.lower() for w in words]
     aux = next((i for i, w in enumerate(lower) if w in _AUX_EN), None)
-    if aux is None:
-        return ""
+    if aux is None:  # 'Who approves remote work?': the object
+        return " ".join(words[2:]) if lower and lower[0] in _WH_EN and len(words) > 2 else ""
     if lower and lower[0] in _WH_EN and aux > 1:
         pre = words[1:aux]
         while pre and pre[0].lower() in _QUANTITY_EN:
@@ -164,6 +171,10 @@ def _rewrite_en(question: str, previous: str) -> str:
                 start = max(0, i - len(new_words) + 1)
                 return " ".join(prev_words[:start] + new_words + prev_words[i + 1:]) + "?"
         subject = subject_en(prev)
+        nouns = [w for w in new_words if w.lower() not in _ARTICLES]
+        content = [w for w in subject.split() if w.lower() not in _ARTICLES]
+        if subject in prev and len(nouns) == 1 and len(content) == 2:  # the laptop warranty -> the monitor warranty
+            return prev.replace(subject, subject.replace(content[0], nouns[0], 1), 1)
         if subject and subject in prev:
             m_prep = re.search(r"^(.*\b(?:for|of|on|in|to|about)) ", subject)
             if m_prep and not new.lower().startswith(("for ", "of ", "on ", "in ", "to ")):
@@ -175,7 +186,7 @@ def _rewrite_en(question: str, previous: str) -> str:
     if subject and p:
         repl = subject + "'s" if p.group(1).lower() in ("its", "their") else subject
         return q[:p.start()] + repl + q[p.end():]
-    if len(q.split()) <= 4:
+    if len(q.rstrip(_END)) <= 25:  # a short question leans on the conversation
         return f"{prev} {q}"
     return question
 

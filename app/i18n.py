@@ -69,6 +69,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "job_failed": ("导入失败：{error}", "Ingest failed: {error}"),
     "error": ("出错了：{error}", "Error: {error}"),
     "mode_in_use": ("回答方式：{mode}", "Answer mode: {mode}"),
+    "searched_for": ("按上文检索：{query}", "searched with the conversation as: {query}"),
     "extractive": ("抽取式（无大模型，直接引用原文）", "extractive (no LLM, quotes the passages)"),
     "not_found": ("知识库中没有找到答案", "Not found in the knowledge base"),
     "sources": ("出处", "Sources"),

@@ -252,7 +252,7 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
                         chat[-1] = {"role": "assistant", "content": render.final_message(ev, lg)}
                         hist = list(hist) + [{"role": "user", "content": q},
                                              {"role": "assistant", "content": ev.get("answer", "")}]
-                        yield gr.skip(), chat, hist, render.mode_line(ev, lg)
+                        yield gr.skip(), chat, hist, render.mode_line(ev, lg, q)
             except Exception as exc:
                 log.debug("chat failed", exc_info=True)
                 chat[-1] = {"role": "assistant", "content": _err(exc, lg)}

@@ -96,9 +96,14 @@ def final_message(done: dict[str, Any], lang: str) -> str:
     return text
 
 
-def mode_line(done: dict[str, Any], lang: str) -> str:
+def mode_line(done: dict[str, Any], lang: str, question: str = "") -> str:
+    """Mode and timings under the chat, and the standalone query when a follow-up was rewritten."""
     tm = done.get("timings_ms") or {}
     line = t("mode_in_use", lang, mode=mode_label(done.get("mode", ""), lang))
+    query = done.get("query") or ""
+    if question and query and query != question:
+        shown = html.escape(query).replace("*", "\\*").replace("_", "\\_")  # user text in Markdown
+        line += " · " + t("searched_for", lang, query=shown)
     if tm:
         line += " · " + t("timings", lang, retrieve=float(tm.get("retrieve", 0) or 0),
                           generate=float(tm.get("generate", 0) or 0))
