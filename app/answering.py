@@ -152,6 +152,15 @@ def token_usage(read: str, written: str, counted: dict | None = None) -> dict[st
     return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c, "counted_by": by}
 
 
+def fallback_note(reason: str, lang: str) -> str:
+    """What an answer says first when the extractive mode stands in for a model that failed (only when
+    the user asked for that: answer.fallback_to_extractive)."""
+    reason = reason if len(reason) <= 240 else reason[:240] + "…"
+    if lang == "zh":
+        return f"（语言模型不可用：{reason}。以下是从文档中摘录的句子。）\n\n"
+    return f"(The language model is unavailable: {reason}. These are sentences quoted from the documents.)\n\n"
+
+
 # --- the whole answer ------------------------------------------------------------------------
 
 def answer_stream(question: str, chunks: Sequence[RetrievedChunk], *, llm=None, history: Sequence[dict] = (),
@@ -168,11 +177,11 @@ def answer_stream(question: str, chunks: Sequence[RetrievedChunk], *, llm=None, 
     chunks = list(chunks)
 
     def done(text: str, refused: bool, citations: list[Citation], read: str = "",
-             counted: dict | None = None) -> Event:
+             counted: dict | None = None, mode: str = "") -> Event:
         timings["generate"] = round((time.perf_counter() - started) * 1000, 2)
         timings["total"] = round(sum(v for k, v in timings.items() if k != "total"), 2)
         usage = token_usage(read or question + "\n" + "\n".join(c.text for c in chunks), text, counted)
-        return Event("done", answer=Answer(text=text, mode=llm.name, refused=refused, citations=citations,
+        return Event("done", answer=Answer(text=text, mode=mode or llm.name, refused=refused, citations=citations,
                                            timings_ms=timings, passages=chunks, query=query or question,
                                            usage=usage))
 
@@ -183,23 +192,31 @@ def answer_stream(question: str, chunks: Sequence[RetrievedChunk], *, llm=None, 
         yield Event("token", text=text)
         yield done(text, True, [citation_of(n, c) for n, c in enumerate(chunks[:3], 1)])
         return
-    if isinstance(llm, Extractive):
+
+    def extractive(note: str = "") -> Iterator[Event]:
+        if note:
+            yield Event("token", text=note)
         text = extractive_answer(question, chunks)
         if not text:
             text = REFUSAL[lang]
             yield Event("token", text=text)
-            yield done(text, True, [citation_of(n, c) for n, c in enumerate(chunks[:3], 1)])
+            yield done(note + text, True, [citation_of(n, c) for n, c in enumerate(chunks[:3], 1)], mode="extractive")
             return
         for piece in re.split(r"(?<=\])", text):
             if piece:
                 yield Event("token", text=piece)
         cleaned, cites = map_citations(text, chunks)
-        yield done(cleaned, False, cites)
+        yield done(note + cleaned, False, cites, mode="extractive")
+
+    if isinstance(llm, Extractive):
+        reason = getattr(llm, "fallback_reason", "")
+        yield from extractive(fallback_note(reason, lang) if reason else "")
         return
     parts: list[str] = []
     shown = CitationFilter(len(chunks))
     messages = build_messages(question, chunks, max_chars, history, int(cfg.get("max_history_turns", 6)))
     pieces = None
+    failed = ""
     try:
         pieces = llm.stream(messages)
         for piece in pieces:
@@ -211,13 +228,19 @@ def answer_stream(question: str, chunks: Sequence[RetrievedChunk], *, llm=None, 
         if tail:
             yield Event("token", text=tail)
     except LLMError as exc:
-        yield Event("error", text=str(exc))
+        if not parts and cfg.get("fallback_to_extractive"):  # asked for: quote the documents, and say why
+            failed = str(exc)
+        else:
+            yield Event("error", text=str(exc))
     except Exception as exc:  # a backend bug must not take the chat session down
         yield Event("error", text=f"{llm.name} failed: {type(exc).__name__}: {exc}")
     finally:  # a listener that stops early stops the model too (closes its HTTP stream or generation)
         close = getattr(pieces, "close", None)
         if close is not None:
             close()
+    if failed:
+        yield from extractive(fallback_note(failed, lang))
+        return
     text = "".join(parts).strip()
     refused = not text or text.startswith(REFUSAL[lang].rstrip("。.")) or REFUSAL["en"].rstrip(".") in text
     cleaned, cites = map_citations(text, chunks)

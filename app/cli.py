@@ -50,9 +50,10 @@ def _is_user_error(exc: BaseException) -> bool:
     """Errors whose message is a complete answer for the user: no traceback."""
     from app.config import ConfigError
     from knowledge.errors import KBError
+    from app.llms.base import LLMError
     from retrieval.errors import ModelLoadError
 
-    return isinstance(exc, (KBError, ModelLoadError, ConfigError, FileNotFoundError, PermissionError, ValueError))
+    return isinstance(exc, (KBError, ModelLoadError, LLMError, ConfigError, FileNotFoundError, PermissionError, ValueError))
 
 
 def _is_usage_error(exc: BaseException) -> bool:

@@ -45,8 +45,13 @@ def embedder_loader(settings: dict[str, Any]):
     emb = settings.get("embedding", {})
 
     def load(model: str):
+        from app.hub import OFFLINE_EMBEDDINGS, hub_problem
         from retrieval import load_embedder
+        from retrieval.errors import ModelLoadError
 
+        problem = hub_problem(model, "embedding model", OFFLINE_EMBEDDINGS)
+        if problem:  # at once, not after sentence-transformers' 50 s of retries
+            raise ModelLoadError(problem)
         remote = remote_embedding_settings(settings) if model.startswith("openai:") else None
         return _cached("embedder", model, lambda: load_embedder(model, device=emb.get("device", "auto"),
                                                                   batch_size=int(emb.get("batch_size", 32)),
@@ -54,12 +59,24 @@ def embedder_loader(settings: dict[str, Any]):
     return load
 
 
+def check_embedding(settings: dict[str, Any], model: str) -> None:
+    """Load (once per process: the ingest that follows reuses it) the embedding model a new KB names, so
+    a model that cannot load here is refused when the KB is created, not at its first upload; a hub id
+    while the hub cannot be reached fails at once (app.hub). Raises ModelLoadError."""
+    embedder_loader(settings)(model)
+
+
 def reranker_loader(settings: dict[str, Any]):
     device = settings.get("embedding", {}).get("device", "auto")
 
     def load(model: str):
+        from app.hub import OFFLINE_RERANKERS, hub_problem
         from retrieval import load_reranker
+        from retrieval.errors import ModelLoadError
 
+        problem = hub_problem(model, "reranker", OFFLINE_RERANKERS)
+        if problem:
+            raise ModelLoadError(problem)
         return _cached("reranker", model, lambda: load_reranker(model, device=device))
     return load
 

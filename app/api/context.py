@@ -139,6 +139,9 @@ class AppContext:
             raise ApiError(400, "chunk_overlap must be smaller than chunk_size", "bad_request")
         if embedding_model:
             self.check_remote_model(embedding_model.strip())
+            from app.services import check_embedding
+
+            check_embedding(self.settings, embedding_model.strip())  # refused now, not at the first upload
         self.catalog.create(name, embedding_model=embedding_model, chunk_size=chunk_size,
                             chunk_overlap=chunk_overlap)
         return self._stats(name)
@@ -369,9 +372,14 @@ class AppContext:
         from app.llms import load_llm
 
         name = name or (self.settings.get("answer") or {}).get("llm", "extractive")
+        from app.llms.base import LLMError
+
         with self._llm_lock:
             if name not in self._llms:
-                self._llms[name] = load_llm(self.settings, name)
+                try:
+                    self._llms[name] = load_llm(self.settings, name)
+                except LLMError as exc:  # not cached: the next request tries again (a fixed config, a new file)
+                    raise ApiError(503, f"the language model cannot be loaded: {exc}", "model_error") from exc
             return self._llms[name]
 
     def search(self, name: str, query: str, *, k=None, mode=None, rerank=None) -> tuple[list[dict], dict]:

@@ -84,6 +84,7 @@ def install_error_handlers(app: FastAPI) -> None:
 def api_error(exc: Exception) -> ApiError | None:
     """The HTTP status for a knowledge-layer error (None: not a user error)."""
     from knowledge import errors as ke
+    from retrieval.errors import ModelLoadError
 
     full = disk_full(exc)
     if full is not None:
@@ -91,7 +92,8 @@ def api_error(exc: Exception) -> ApiError | None:
     table = [(ke.KBNotFound, 404, "not_found"), (ke.DocumentNotFound, 404, "not_found"),
              (ke.KBExists, 409, "exists"), (ke.KBBusy, 409, "busy"), (ke.InvalidName, 400, "bad_request"),
              (ke.SettingsMismatch, 409, "settings_mismatch"), (ke.SchemaError, 500, "schema_error"),
-             (ke.KBError, 400, "bad_request"), (ValueError, 400, "bad_request")]
+             (ke.KBError, 400, "bad_request"), (ModelLoadError, 400, "model_unavailable"),
+             (ValueError, 400, "bad_request")]
     for cls, status, kind in table:
         if isinstance(exc, cls):
             return ApiError(status, str(exc), kind)

@@ -30,6 +30,8 @@ def create(
         raise typer.BadParameter("choose local or milvus", param_hint="--store")
     if uri and not store:
         store = "milvus"
+    if embedding:  # refused now when it cannot load here, not at the first ingest
+        services.check_embedding(s, embedding.strip())
     kb = catalog(s).create(name, services.index_settings(s, embedding, chunk_size, chunk_overlap),
                            store=services.store_settings(s, store, uri))
     if json_out:

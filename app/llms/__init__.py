@@ -1,7 +1,8 @@
 """LLM backends behind one protocol; `load_llm` picks one from settings.
 
-A backend that cannot load falls back to the extractive mode with a warning,
-so a question always gets an answer from the documents.
+A backend that cannot load is an error naming it and the reason (LLMError). Only when the user asked
+for it (`answer.fallback_to_extractive: true`) does it fall back to the extractive mode, and the
+answers then say so (Extractive.fallback_reason).
 """
 from __future__ import annotations
 
@@ -16,7 +17,11 @@ log = logging.getLogger(__name__)
 BACKENDS = ("extractive", "openai", "transformers", "llamacpp")
 
 
-def load_llm(settings: dict[str, Any], name: str | None = None, *, fallback: bool = True):
+def load_llm(settings: dict[str, Any], name: str | None = None, *, fallback: bool | None = None):
+    """The named backend (default: answer.llm). `fallback` (default: answer.fallback_to_extractive, off):
+    a backend that cannot load gives the extractive mode, marked with the reason, instead of LLMError."""
+    if fallback is None:
+        fallback = bool((settings.get("answer") or {}).get("fallback_to_extractive", False))
     name = name or settings.get("answer", {}).get("llm", "extractive") or "extractive"
     cfg = settings.get("llms", {})
     try:
@@ -32,7 +37,12 @@ def load_llm(settings: dict[str, Any], name: str | None = None, *, fallback: boo
         if name == "transformers":
             from app.llms.hf import TransformersChat
 
+            from app.hub import OFFLINE_LLMS, hub_problem
+
             c = cfg.get("transformers", {})
+            problem = hub_problem(str(c.get("model") or ""), "chat model", OFFLINE_LLMS)
+            if problem:  # at once, not after transformers' 50 s of retries
+                raise LLMError(problem)
             return TransformersChat(c["model"], trust_remote_code=bool(c.get("trust_remote_code", False)),
                                     device=c.get("device", "auto"), dtype=c.get("dtype", "auto"),
                                     max_new_tokens=int(c.get("max_new_tokens", 512)))
@@ -46,8 +56,8 @@ def load_llm(settings: dict[str, Any], name: str | None = None, *, fallback: boo
     except LLMError as exc:
         if not fallback:
             raise
-        log.warning("%s; answering in extractive mode instead", exc)
-        return Extractive()
+        log.warning("%s; answering in extractive mode instead (answer.fallback_to_extractive)", exc)
+        return Extractive(fallback_reason=str(exc))
 
 
 __all__ = ["BACKENDS", "Extractive", "LLM", "LLMError", "load_llm"]

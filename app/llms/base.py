@@ -42,9 +42,15 @@ class LLMError(RuntimeError):
 
 
 class Extractive:
-    """Marker for the no-LLM mode: answering picks and cites sentences itself."""
+    """Marker for the no-LLM mode: answering picks and cites sentences itself.
+
+    `fallback_reason`: set when this stands in for a language model that could not load (only when the
+    user asked for that fallback); every answer then says so."""
 
     name = "extractive"
+
+    def __init__(self, fallback_reason: str = ""):
+        self.fallback_reason = fallback_reason
 
     def stream(self, messages: list[dict], **params) -> Iterator[str]:
         raise LLMError("the extractive mode does not generate text from messages")

@@ -127,11 +127,17 @@ def test_follow_up_is_rewritten_with_history():
     assert rewrite_query("那第二条呢？", []) == "那第二条呢？"
 
 
-def test_unknown_or_unloadable_backend_falls_back_to_extractive():
-    assert isinstance(load_llm({"answer": {"llm": "llamacpp"}, "llms": {"llamacpp": {"model_path": "/none.gguf"}}}),
-                      Extractive)
+def test_unloadable_backend_is_an_error_unless_the_fallback_was_asked_for():
+    cfg = {"answer": {"llm": "llamacpp"}, "llms": {"llamacpp": {"model_path": "/none.gguf"}}}
     with pytest.raises(LLMError):
-        load_llm({"answer": {"llm": "nope"}}, fallback=False)
+        load_llm(cfg)
+    with pytest.raises(LLMError):
+        load_llm({"answer": {"llm": "nope"}})
+    fallback = load_llm({**cfg, "answer": {"llm": "llamacpp", "fallback_to_extractive": True}})
+    assert isinstance(fallback, Extractive) and fallback.fallback_reason
+    a = answer("工作满十年年休假几天？", ZH, llm=fallback)
+    assert a.text.startswith("（语言模型不可用：") and "十天" in a.text and a.mode == "extractive"
+    assert not answer("工作满十年年休假几天？", ZH, llm=Extractive()).text.startswith("（")
 
 
 # --- OpenAI-compatible backend against a real HTTP server on 127.0.0.1 ----------------------
