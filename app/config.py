@@ -68,7 +68,44 @@ def load_settings(home: Path | None = None, extra_file: Path | None = None) -> d
             for key in keys[:-1]:
                 node = node.setdefault(key, {})
             node[keys[-1]] = os.environ[var]
+    ports = os.environ.get("ZHIDA_DISCOVERY_PORTS")
+    if ports is not None:  # "Ollama=11434,vLLM=8000" (or bare ports): where discovery looks for model servers
+        parsed: dict[str, int] = {}
+        for item in filter(None, (p.strip() for p in ports.split(","))):
+            name, _, port = item.rpartition("=")
+            if not port.strip().isdigit():
+                raise ConfigError(f"ZHIDA_DISCOVERY_PORTS: {item!r} is not NAME=PORT or PORT")
+            parsed[name.strip() or f"port {port.strip()}"] = int(port)
+        settings.setdefault("llms", {}).setdefault("discovery", {})["ports"] = parsed
     return settings
+
+
+def save_user_settings(updates: dict[str, Any], home: Path | None = None) -> Path:
+    """Merge `updates` into $ZHIDA_HOME/config.yaml (other keys kept; comments are not) and write it
+    atomically, readable by this user only: it may hold a model server's API key."""
+    import tempfile
+
+    path = (home or zhida_home()) / "config.yaml"
+    current: dict[str, Any] = {}
+    if path.exists():
+        try:
+            current = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"cannot read settings file {path}: {exc}; fix it before saving settings") from exc
+        if not isinstance(current, dict):
+            raise ConfigError(f"settings file {path} must hold a mapping of sections")
+    merged = _deep_merge(current, updates)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".config.", suffix=".yaml", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            yaml.safe_dump(merged, f, allow_unicode=True, sort_keys=False)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def prompt_template(name: str) -> str:

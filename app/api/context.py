@@ -382,6 +382,11 @@ class AppContext:
                     raise ApiError(503, f"the language model cannot be loaded: {exc}", "model_error") from exc
             return self._llms[name]
 
+    def forget_llm(self, name: str) -> None:
+        """Drop a loaded backend (its settings changed): the next answer loads it again."""
+        with self._llm_lock:
+            self._llms.pop(name, None)
+
     def search(self, name: str, query: str, *, k=None, mode=None, rerank=None) -> tuple[list[dict], dict]:
         self.require_kb(name)
         if not (query or "").strip():

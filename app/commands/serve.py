@@ -36,10 +36,23 @@ def register(cli: typer.Typer) -> None:
         shown = f"[{host}]" if ":" in host else host
         typer.echo(f"Zhida serving on http://{shown}:{port}/  (API docs: /docs)" +
                    ("  — access token required" if token else ""), err=True)
+        _announce_model_servers(settings)
         from app.api.serving import uvicorn_config
 
         config = uvicorn_config(app, settings, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
         uvicorn.Server(config).run()
+
+
+def _announce_model_servers(settings) -> None:
+    """Say which OpenAI-compatible servers run on this machine (GET /v1/models on the usual ports, under a
+    second): the UI's model picker lists their models."""
+    from app.discovery import discover
+
+    found = discover(settings)
+    for s in found:
+        models = ", ".join(s["models"][:5]) + (" …" if len(s["models"]) > 5 else "")
+        typer.echo(f"model server found: {s['name']} at {s['base_url']} ({models or 'no models listed'}); "
+                   "choose it in the UI's Model server panel", err=True)
 
 
 def _warm_up(settings) -> None:

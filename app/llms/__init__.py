@@ -31,7 +31,8 @@ def load_llm(settings: dict[str, Any], name: str | None = None, *, fallback: boo
             from app.llms.openai_compat import OpenAICompatible
 
             c = cfg.get("openai", {})
-            key = os.environ.get(c.get("api_key_env") or "OPENAI_API_KEY")
+            # a key saved from the UI's settings panel (config.yaml) first, else the named environment variable
+            key = c.get("api_key") or os.environ.get(c.get("api_key_env") or "OPENAI_API_KEY") or None
             return OpenAICompatible(c.get("base_url", "http://127.0.0.1:8000/v1"), c.get("model", "default"),
                                     api_key=key, timeout_s=float(c.get("timeout_s", 60)))
         if name == "transformers":

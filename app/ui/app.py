@@ -15,6 +15,7 @@ from app.api.context import AppContext
 from app.api.errors import ApiError
 from app.i18n import PREFIX, detect_lang, gradio_i18n, t
 from app.ui import render
+from app.ui.models_panel import build_models_panel
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
                     mode = gr.Radio(MODES, value=d["mode"] if d["mode"] in MODES else "hybrid", label=i18n("mode"))
                     rerank = gr.Checkbox(value=d["rerank"], label=i18n("rerank"))
                     llm = gr.Dropdown(ctx.llm_choices(), value=d["llm"], label=i18n("llm"), allow_custom_value=True)
+                discover_on = build_models_panel(ctx, lang, llm, i18n, _err)
                 delete_btn = gr.Button(i18n("delete_kb"), variant="stop", size="sm", elem_id="delete-kb")
                 with gr.Group(visible=False) as confirm_box:
                     confirm_md = gr.Markdown()
@@ -122,7 +124,7 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
             return (lg, gr.Dropdown(choices=names, value=current), info, docs, dd,
                     render.results_frame(None, lg))
 
-        demo.load(on_load, None, [lang, kb_dd, kb_info, docs_df, doc_dd, results_df])
+        discover_on(demo.load(on_load, None, [lang, kb_dd, kb_info, docs_df, doc_dd, results_df]))
 
         def on_refresh(name, lg):
             names = kb_names()
