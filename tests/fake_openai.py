@@ -18,8 +18,10 @@ PROMPT_TOKENS, COMPLETION_TOKENS = 123, 45  # what the fake reports as its own c
 
 @contextmanager
 def fake_openai(reply: Callable[[list[dict]], str] = lambda messages: "好的[1]。",
-                models: tuple[str, ...] = ("qwen2.5:7b",), report_usage: bool = True) -> Iterator[dict]:
-    """Yields {"url": base URL ending in /v1, "port", "requests": [(path, body), ...]}."""
+                models: tuple[str, ...] = ("qwen2.5:7b",), report_usage: bool = True,
+                old_server: bool = False) -> Iterator[dict]:
+    """Yields {"url": base URL ending in /v1, "port", "requests": [(path, body), ...]}. `old_server`: answer
+    400 to `stream_options`, as servers from before token counts in streams do."""
     requests: list = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -47,6 +49,9 @@ def fake_openai(reply: Callable[[list[dict]], str] = lambda messages: "好的[1]
             requests.append((self.path, body))
             if body.get("model") not in models:
                 self._json(404, {"error": {"message": f"model {body.get('model')!r} not found"}})
+                return
+            if old_server and "stream_options" in body:
+                self._json(400, {"error": {"message": "Unrecognized request argument supplied: stream_options"}})
                 return
             text = reply(body.get("messages") or [])
             self.send_response(200)

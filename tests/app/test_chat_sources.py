@@ -36,11 +36,15 @@ def _client(monkeypatch, tmp_path, llm_url: str | None = None):
     return c
 
 
-@pytest.fixture
-def extractive(monkeypatch, tmp_path):
-    c = _client(monkeypatch, tmp_path)
-    yield c
-    c.__exit__(None, None, None)
+@pytest.fixture(scope="module")
+def extractive(tmp_path_factory):
+    """One server and KB for the module's extractive-mode tests (each ingest costs seconds)."""
+    tmp = tmp_path_factory.mktemp("chat_sources")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ZHIDA_HOME", str(tmp / "home"))
+        c = _client(mp, tmp)
+        yield c
+        c.__exit__(None, None, None)
 
 
 def _v1(c, question: str, stream: bool = False):
@@ -115,3 +119,17 @@ def test_v1_usage_is_the_model_servers_count_when_it_sends_one(monkeypatch, tmp_
     assert content.startswith("住宿标准为每晚不超过五百元[1]。") and "[1] 报销.docx，报销制度" in content
     chat = [b for p, b in srv["requests"] if p == "/v1/chat/completions"]
     assert chat[-1]["stream_options"] == {"include_usage": True}
+
+
+def test_a_server_that_refuses_stream_options_is_asked_again_without_them():
+    from app.answering import answer
+    from app.llms.openai_compat import OpenAICompatible
+    from knowledge.types import RetrievedChunk
+
+    chunks = [RetrievedChunk("c1", "住宿标准为每晚不超过五百元。", "/kb/报销.docx", 0.9, heading_path=("报销制度",))]
+    with fake_openai(lambda messages: "每晚不超过五百元[1]。", old_server=True) as srv:
+        a = answer(QUESTION, chunks, llm=OpenAICompatible(srv["url"], "qwen2.5:7b", timeout_s=5))
+    assert a.text == "每晚不超过五百元[1]。" and a.citations[0].heading_path == ("报销制度",)
+    assert a.usage["counted_by"].startswith("estimate") and a.usage["completion_tokens"] > 0
+    bodies = [b for p, b in srv["requests"] if p == "/v1/chat/completions"]
+    assert ["stream_options" in b for b in bodies] == [True, False]
