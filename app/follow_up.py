@@ -24,6 +24,7 @@ from app.config import prompt_template
 from app.llms.base import Extractive, LLMError
 
 _END = "？?。.!！ \t"
+REWRITE_TIMEOUT_S = 15.0
 _LEAD_ZH = re.compile(r"^(那么|那|好的[，,]?|还有|另外|此外|再问一下[，,]?|如果是|要是|若是)")
 _PRONOUN_ZH = re.compile(r"^(它们的|它的|它们|它|其|该|这个|这些|这种|此|这)")
 _ORDINAL = re.compile(r"第[零一二三四五六七八九十百千万\d]+[条章节款项编部分篇]")
@@ -212,7 +213,9 @@ def _llm_rewrite(question: str, turns: list[dict], llm) -> str:
     convo = "\n".join(f"{m['role']}: {str(m['content'])[:500]}" for m in turns)
     prompt = prompt_template(f"rewrite_{lang}").format(history=convo, question=question)
     try:
-        text = "".join(llm.stream([{"role": "user", "content": prompt}], max_new_tokens=96, max_tokens=96)).strip()
+        # a hung server costs the rewrite REWRITE_TIMEOUT_S at most (then the rules), not the answer's whole wait
+        text = "".join(llm.stream([{"role": "user", "content": prompt}], max_new_tokens=96, max_tokens=96,
+                                  timeout_s=REWRITE_TIMEOUT_S)).strip()
     except LLMError:
         return ""
     text = text.splitlines()[0].strip() if text else ""

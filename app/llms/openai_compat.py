@@ -44,7 +44,11 @@ class OpenAICompatible:
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         url = f"{self.base_url}/chat/completions"
         try:
-            with httpx.stream("POST", url, json=body, headers=headers, timeout=self.timeout) as resp:
+            timeout = self.timeout
+            if params.get("timeout_s"):  # a shorter wait for a side request (the follow-up rewrite)
+                t = min(float(params["timeout_s"]), self.timeout.read or float(params["timeout_s"]))
+                timeout = httpx.Timeout(t, connect=min(10.0, t))
+            with httpx.stream("POST", url, json=body, headers=headers, timeout=timeout) as resp:
                 if resp.status_code >= 400:
                     detail = resp.read().decode("utf-8", "replace")[:200]
                     if count and resp.status_code in (400, 422) and "stream_options" in detail:

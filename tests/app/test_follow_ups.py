@@ -171,3 +171,41 @@ def test_with_an_llm_its_rewrite_is_what_rest_and_v1_search(monkeypatch):
     prompts = [b["messages"][-1]["content"] for p, b in srv["requests"] if p == "/v1/chat/completions"]
     rewrite_prompts = [p for p in prompts if "<passages>" not in p]
     assert len(rewrite_prompts) == 2 and all(re.search("每月租金什么时候支付", p) for p in rewrite_prompts)
+
+
+def test_a_hung_model_server_with_history_is_still_an_error_in_bounded_time(monkeypatch):
+    """The follow-up rewrite asks the model first: a server that never answers costs it the model's
+    timeout at most (then the rules), and the answer then reports the server, not a refusal."""
+    import time
+    from http.server import BaseHTTPRequestHandler
+
+    from tests.local_server import serving
+
+    class Hang(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            time.sleep(8)
+
+    with serving(Hang) as server:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        monkeypatch.setenv("ZHIDA_EMBEDDING_MODEL", "hashing")
+        monkeypatch.delenv("ZHIDA_TOKEN", raising=False)
+        monkeypatch.setenv("ZHIDA_LLM", "openai")
+        monkeypatch.setenv("ZHIDA_OPENAI_BASE_URL", url)
+        from app.config import load_settings
+        from app.server import create_app
+
+        s = load_settings()
+        s["llms"]["openai"]["timeout_s"] = 1.5
+        with TestClient(create_app(s, ui=False)) as c:
+            assert c.post("/api/kbs", json={"name": "docs"}).status_code == 201
+            job = upload(c, "docs", [("员工手册.md", SET["documents"]["员工手册.md"].encode())]).json()["job_id"]
+            assert wait_job(c, job)["status"] == "done"
+            t0 = time.perf_counter()
+            r = c.post("/api/kbs/docs/chat", json={"question": "那病假呢？", "history": _history(PAIRS[0])})
+            took = time.perf_counter() - t0
+    assert r.status_code == 502 and url in r.json()["error"]["message"] and "timed out" in r.json()["error"]["message"]
+    assert took < 6, took  # rewrite 1.5 s + answer 1.5 s, not the server's 8 s twice
