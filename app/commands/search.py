@@ -19,11 +19,13 @@ def search(
     """Show the ranked passages for a query: source, page, heading, scores and which retriever found them."""
     if mode and mode not in ("dense", "sparse", "hybrid"):
         raise typer.BadParameter("choose dense, sparse or hybrid", param_hint="--mode")
+    from app.citations import location_dict
+
     base = catalog().open(kb)
     results = base.search(query, k=k, mode=mode, rerank=rerank)
     if json_out:
         print_json({"query": query, "kb": kb, "results": [
-            {"rank": i, "chunk_id": r.chunk_id, "source": r.source, "page": r.page, "heading": r.heading,
+            {"rank": i, "chunk_id": r.chunk_id, **location_dict(r),  # the citations' location fields
              "text": r.text, "score": r.score, "found_by": list(r.hit.found_by) if r.hit else [],
              "dense_score": r.hit.dense_score if r.hit else None, "sparse_score": r.hit.sparse_score if r.hit else None,
              "rerank_score": r.hit.rerank_score if r.hit else None} for i, r in enumerate(results, 1)]})
