@@ -222,18 +222,27 @@ def _llm_rewrite(question: str, turns: list[dict], llm) -> str:
     return text if 2 <= len(text) <= 300 else ""
 
 
+def _same(a: str, b: str) -> bool:
+    return re.sub(r"[\s？?。.!！，,]", "", a).lower() == re.sub(r"[\s？?。.!！，,]", "", b).lower()
+
+
 def rewrite_query(question: str, history: Sequence[dict], llm=None, max_turns: int = 6) -> str:
     """A standalone query for retrieval: the LLM rewrites follow-ups when there is one (and answers),
-    else the rules above, applied turn by turn so a chain of follow-ups keeps its first subject."""
+    else the rules above, applied turn by turn so a chain of follow-ups keeps its first subject.
+
+    A model that hands the follow-up back unchanged while the rules found the subject it leans on is
+    overruled by the rules: small models echo 「它什么时候退还？」 as often as they rewrite it
+    (benchmarks/follow_ups.py with Qwen2.5-Coder-1.5B)."""
     turns = _turns(history, max_turns)
     if not turns:
         return question
-    if llm is not None and not isinstance(llm, Extractive):
-        text = _llm_rewrite(question, turns, llm)
-        if text:
-            return text
     standalone = ""
     for m in turns:
         if m["role"] == "user":
             standalone = rule_rewrite(str(m["content"]), standalone) if standalone else str(m["content"])
-    return rule_rewrite(question, standalone)
+    ruled = rule_rewrite(question, standalone)
+    if llm is not None and not isinstance(llm, Extractive):
+        text = _llm_rewrite(question, turns, llm)
+        if text and not (_same(text, question) and not _same(ruled, question)):
+            return text
+    return ruled

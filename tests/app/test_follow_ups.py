@@ -209,3 +209,20 @@ def test_a_hung_model_server_with_history_is_still_an_error_in_bounded_time(monk
             took = time.perf_counter() - t0
     assert r.status_code == 502 and url in r.json()["error"]["message"] and "timed out" in r.json()["error"]["message"]
     assert took < 6, took  # rewrite 1.5 s + answer 1.5 s, not the server's 8 s twice
+
+
+def test_a_model_that_echoes_the_follow_up_is_overruled_by_the_rules():
+    class Echo:
+        name = "echo"
+
+        def __init__(self, text):
+            self.text = text
+
+        def stream(self, messages, **params):
+            yield self.text
+
+    history = _history(PAIRS[7])  # 租房押金是多少？
+    assert rewrite_query("它什么时候退还？", history, Echo("它什么时候退还？")) == "租房押金什么时候退还？"
+    assert rewrite_query("它什么时候退还？", history, Echo("押金何时退还？")) == "押金何时退还？"  # a real rewrite wins
+    standalone = "电池人为损坏保修吗？"  # the rules leave a standalone question alone; so may the model
+    assert rewrite_query(standalone, history, Echo(standalone)) == standalone
