@@ -196,7 +196,7 @@ def answer_stream(question: str, chunks: Sequence[RetrievedChunk], *, llm=None, 
     def extractive(note: str = "") -> Iterator[Event]:
         if note:
             yield Event("token", text=note)
-        text = extractive_answer(question, chunks)
+        text = extractive_answer(query or question, chunks)  # a follow-up: its standalone form (no history here)
         if not text:
             text = REFUSAL[lang]
             yield Event("token", text=text)
