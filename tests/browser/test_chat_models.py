@@ -86,6 +86,8 @@ def test_a_follow_up_in_the_ui_is_answered_from_the_previous_subject(page, serve
 def test_the_model_picker_lists_a_local_servers_models_and_saves_the_choice(page, served):
     from playwright.sync_api import expect
 
+    log = (served["tmp"] / "server.log").read_text(errors="replace")
+    assert f"model server found: Fake at {served['llm']['url']} (qwen2.5:7b, glm4:9b)" in log  # zhida serve says so
     expect(page.locator("#kb-info")).to_contain_text("hr")
     page.locator("#model-server").get_by_text("Model server").first.click()
     expect(page.locator("#model-status")).to_contain_text("Found 1 model server(s): Fake (2)")
