@@ -27,6 +27,9 @@ _END = "？?。.!！ \t"
 REWRITE_TIMEOUT_S = 15.0
 _LEAD_ZH = re.compile(r"^(那么|那|好的[，,]?|还有|另外|此外|再问一下[，,]?|如果是|要是|若是)")
 _PRONOUN_ZH = re.compile(r"^(它们的|它的|它们|它|其|该|这个|这些|这种|此|这)")
+# heads that name an attribute of the thing before 的 (期限, 费用 ...): 「那显示器呢？」 keeps the attribute
+_ATTRIBUTES = ("期", "费", "价", "标准", "时间", "期限", "价格", "条件", "流程", "要求", "规定", "上限", "下限", "金额",
+               "比例", "时长", "范围", "方式", "地点", "工资", "待遇", "天数", "次数", "额度", "年限")
 _ORDINAL = re.compile(r"第[零一二三四五六七八九十百千万\d]+[条章节款项编部分篇]")
 # words that start a predicate: what follows the subject of a question
 _PRED_ZH = {
@@ -95,8 +98,10 @@ def merge_subject_zh(old: str, new: str) -> str:
     if "的" in old:
         head, _, tail = old.rpartition("的")
         if tail and new[-1] == tail[-1]:
-            return f"{head}的{new}"
-        return f"{new}的{tail}" if "的" not in new else new
+            return f"{head}的{new}"  # the same kind of thing: 员工的年假 -> 员工的病假
+        if tail.endswith(_ATTRIBUTES) and "的" not in new:
+            return f"{new}的{tail}"  # an attribute of something else: 笔记本电脑的保修期 -> 显示器的保修期
+        return new  # 满十年的年休假 + 报销: a new subject altogether
     words = _words(old)
     if len(words) >= 2 and len(_words(new)) == 1 and new[-1] != old[-1]:
         return new + words[-1]  # 「设备保修期」+「电池」→「电池保修期」 (a noun for a noun)

@@ -94,6 +94,8 @@ def test_rule_rewrite_examples():
     assert rule_rewrite("那病假呢？", "年假有几天？") == "病假有几天？"
     assert rule_rewrite("那第二条呢？", "民法典第一条规定了什么？") == "民法典第二条规定了什么？"
     assert rule_rewrite("那到什么时候终止？", "诉讼时效从什么时候开始计算？") == "诉讼时效到什么时候终止？"
+    assert rule_rewrite("那显示器呢？", "笔记本电脑的保修期多长？") == "显示器的保修期多长？"  # an attribute kept
+    assert rule_rewrite("那报销呢？", "满十年的年休假几天？") == "报销几天？"  # a new subject altogether
     assert rule_rewrite("它从什么时候开始计算？", "什么是诉讼时效？") == "诉讼时效从什么时候开始计算？"
     assert rule_rewrite("What about sick leave?", "How many days of annual leave do staff get?") == \
         "How many days of sick leave do staff get?"
