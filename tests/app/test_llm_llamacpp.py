@@ -18,11 +18,13 @@ def _gguf() -> str:
     return str(files[0])
 
 
-def test_missing_gguf_file_is_a_clear_error_and_falls_back_to_extractive(tmp_path):
+def test_missing_gguf_file_is_a_clear_error_and_falls_back_to_extractive_only_when_asked(tmp_path):
     settings = {"answer": {"llm": "llamacpp"}, "llms": {"llamacpp": {"model_path": str(tmp_path / "none.gguf")}}}
     with pytest.raises(LLMError, match="llama-cpp-python|not found"):
-        load_llm(settings, fallback=False)
-    assert isinstance(load_llm(settings), Extractive)
+        load_llm(settings)
+    settings["answer"]["fallback_to_extractive"] = True
+    fallback = load_llm(settings)
+    assert isinstance(fallback, Extractive) and "none.gguf" in fallback.fallback_reason
 
 
 def test_gguf_model_streams_a_chat_answer():
