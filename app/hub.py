@@ -3,23 +3,21 @@
 Offline, loading a hub id through sentence-transformers or transformers retries the network for
 50 s and more, then fails with a raw hub error (the embedding box, the rerank box and the
 transformers LLM all did). Before any such load, `check_hub_model` says at once that the hub cannot be
-reached (HF_HUB_OFFLINE is set, or huggingface.co did not answer a TCP connect within a second and a
-half), names the local-folder way and the models that work offline. A hub id already in the local
+reached (HF_HUB_OFFLINE is set, or huggingface.co, through the environment's proxy, did not answer
+within a second and a half), names the local-folder way and the models that work offline. A hub id already in the local
 Hugging Face cache loads offline and passes.
 """
 from __future__ import annotations
 
 import os
 import re
-import socket
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _TRUE = {"1", "true", "yes", "on"}
-_reach: dict[str, tuple[float, str]] = {}  # endpoint -> (checked at, "" when reachable else why not)
+_reach: dict[str, tuple[float, str]] = {}  # endpoint URL -> (checked at, "" when reachable else why not)
 _lock = threading.Lock()
 RECHECK_S = 60.0
 CONNECT_TIMEOUT_S = 1.5
@@ -41,28 +39,28 @@ def offline_flag() -> bool:
     return any(os.environ.get(v, "").strip().lower() in _TRUE for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
-def _endpoint() -> tuple[str, int]:
-    url = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
-    return url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
+def _endpoint() -> str:
+    return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
 
 
 def hub_unreachable() -> str:
     """Why the hub cannot be reached ("" when it can); the network answer is remembered for a minute."""
     if offline_flag():
         return "HF_HUB_OFFLINE is set"
-    host, port = _endpoint()
-    key = f"{host}:{port}"
+    import httpx
+
+    url = _endpoint()
     with _lock:
-        seen = _reach.get(key)
+        seen = _reach.get(url)
         if seen and time.monotonic() - seen[0] < RECHECK_S:
             return seen[1]
-    try:
-        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
-            why = ""
-    except OSError as exc:
-        why = f"{key} cannot be reached ({type(exc).__name__}: {exc})"
+    try:  # through the proxy the environment names, like the hub client itself; any HTTP answer will do
+        httpx.head(url, timeout=httpx.Timeout(CONNECT_TIMEOUT_S + 1.0, connect=CONNECT_TIMEOUT_S))
+        why = ""
+    except httpx.HTTPError as exc:
+        why = f"{url} cannot be reached ({type(exc).__name__}: {str(exc)[:120] or 'no answer'})"
     with _lock:
-        _reach[key] = (time.monotonic(), why)
+        _reach[url] = (time.monotonic(), why)
     return why
 
 
