@@ -27,6 +27,7 @@ def create_api(ctx: AppContext) -> FastAPI:
 
     app.include_router(routes_kb.build_router(ctx))
     app.include_router(routes_chat.build_router(ctx))
+    _mount_mcp(app, ctx)
 
     @app.on_event("startup")
     def _resume_jobs() -> None:
@@ -42,3 +43,14 @@ def create_api(ctx: AppContext) -> FastAPI:
         release(ctx)
 
     return app
+
+
+def _mount_mcp(app: FastAPI, ctx: AppContext) -> None:
+    """/mcp (app.api.routes_mcp) where the `mcp` SDK is installed; the rest of the server works without it."""
+    from app.api.routes_mcp import mount_mcp
+
+    try:
+        mount_mcp(app, ctx.settings)
+    except ModuleNotFoundError as exc:
+        if not (exc.name and exc.name.split(".")[0] == "mcp"):
+            raise

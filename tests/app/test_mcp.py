@@ -102,3 +102,68 @@ def test_unknown_fixed_kb_fails_before_serving_and_keeps_stdout_clean(env):
                          text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=60)
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr.strip() == "error: no knowledge base named 'nope'" or "nope" in out.stderr.splitlines()[-1]
+
+
+# ---- /mcp inside `zhida serve` -------------------------------------------------------------------------
+
+TOKEN = "s3cret-token-for-mcp"
+
+
+@pytest.fixture
+def served(env, monkeypatch):
+    """`zhida serve`'s app with an access token, on a real socket, over the KB the stdio tests ingested."""
+    from tests.app.live import live_server
+
+    for key in ("ZHIDA_HOME", "ZHIDA_EMBEDDING_MODEL", "ZHIDA_LLM"):
+        monkeypatch.setenv(key, env[key])
+    from app.config import load_settings
+    from app.server import create_app
+
+    s = load_settings()
+    with live_server(create_app(s, token=TOKEN, ui=False), s) as (base, _):
+        yield base
+
+
+def _http_session(url: str, headers: dict, calls):
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    async def run():
+        async with httpx2.AsyncClient(headers=headers, timeout=60) as http:
+            async with Client(streamable_http_client(url, http_client=http)) as client:
+                return await calls(client)
+
+    return asyncio.run(asyncio.wait_for(run(), 120))
+
+
+def test_http_mcp_answers_with_the_token_and_refuses_without(served):
+    import httpx
+
+    async def calls(c):
+        tools = sorted(t.name for t in (await c.list_tools()).tools)
+        hits = await c.call_tool("search", {"kb": "policies", "query": "满十年的年休假几天？", "k": 1})
+        answer = await c.call_tool("ask", {"kb": "policies", "question": "满十年的年休假几天？"})
+        return tools, hits, answer
+
+    tools, hits, answer = _http_session(served + "/mcp", {"Authorization": f"Bearer {TOKEN}"}, calls)
+    assert tools == ["ask", "list_knowledge_bases", "search"]
+    assert FACT in hits.structured_content["results"][0]["text"]
+    assert "十天" in answer.structured_content["answer"] and not answer.structured_content["refused"]
+
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    accept = {"Accept": "application/json, text/event-stream"}
+    for headers in ({}, {"Authorization": "Bearer wrong-token-123"}):
+        r = httpx.post(served + "/mcp", json=init, headers={**accept, **headers})
+        assert r.status_code == 401 and r.json()["error"]["type"] == "unauthorized"
+    assert httpx.get(served + "/mcp", headers=accept).status_code == 401  # JSON 401, not the UI's login page
+    with pytest.raises(Exception):
+        _http_session(served + "/mcp", {}, calls)
+    # the Host and Origin rules of /api hold too: a rebinding Host, a page of another origin
+    ok = {**accept, "Authorization": f"Bearer {TOKEN}"}
+    r = httpx.post(served + "/mcp", json=init, headers={**ok, "Host": "attacker.example"})
+    assert r.status_code == 400 and r.json()["error"]["type"] == "host_not_allowed"
+    r = httpx.post(served + "/mcp", json=init, headers={**ok, "Origin": "http://evil.example"})
+    assert r.status_code == 403 and r.json()["error"]["type"] == "forbidden_origin"
+    assert httpx.post(served + "/mcp", json=init, headers=ok).status_code == 200
