@@ -36,6 +36,8 @@ def create_api(ctx: AppContext) -> FastAPI:
 
         recover(ctx)
 
+    _install_folder_sync(app, ctx)
+
     @app.on_event("shutdown")
     def _stop_jobs() -> None:
         from app.api.recovery import release
@@ -55,3 +57,14 @@ def _mount_mcp(app: FastAPI, ctx: AppContext) -> None:
     except ModuleNotFoundError as exc:
         if not (exc.name and exc.name.split(".")[0] == "mcp"):
             raise
+
+
+def _install_folder_sync(app: FastAPI, ctx: AppContext) -> None:
+    """Watched folders (app.api.routes_folders) where watchdog is installed."""
+    try:
+        import watchdog  # noqa: F401
+    except ModuleNotFoundError:
+        return
+    from app.api import routes_folders
+
+    routes_folders.install(app, ctx)
