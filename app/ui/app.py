@@ -94,6 +94,8 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
                         with gr.Row():
                             doc_dd = gr.Dropdown(label=i18n("doc_pick"), choices=[], scale=4)
                             del_doc_btn = gr.Button(i18n("delete_doc"), variant="stop", scale=1)
+                        _folders_panel(ctx, i18n, lang, kb_dd, lambda name, lg: kb_view(name, lg),
+                                       [kb_info, docs_df, doc_dd])
         timer = gr.Timer(0.7, active=False)
 
         # ---- helpers ---------------------------------------------------------------
@@ -263,3 +265,15 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
                     [question, chatbot, history, mode_md], show_progress="minimal", concurrency_limit=8)
         clear_btn.click(lambda: ([], [], ""), None, [chatbot, history, mode_md], queue=False)
     return demo, tables
+
+
+def _folders_panel(ctx, i18n, lang, kb_dd, kb_view, kb_outputs) -> None:
+    """Watched folders (app.ui.folders), where watchdog is installed; kb_view is called only once the
+    page is built."""
+    try:
+        import watchdog  # noqa: F401
+    except ModuleNotFoundError:
+        return
+    from app.ui import folders
+
+    folders.build(ctx, i18n, lang, kb_dd, _err, kb_view, kb_outputs)
