@@ -42,6 +42,14 @@ def watcher_for(folders: Sequence[Path], settings: dict[str, Any], exclude: Sequ
     return FolderWatcher(folders, ws, wanted=supported_file(patterns, supported_suffixes())).start()
 
 
+def change_json(f) -> str:
+    """`--json`: one object a line per change, the fields of the first report's `files`."""
+    import json
+
+    return json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "path": f.path, "status": f.status,
+                       "chunks": f.chunks, "reason": f.reason, "error_kind": f.error_kind}, ensure_ascii=False)
+
+
 def change_line(f) -> str:
     """One printed line for a document that changed (a FileResult that is not `unchanged`)."""
     stamp = time.strftime("%H:%M:%S")
@@ -52,7 +60,8 @@ def change_line(f) -> str:
     return f"{stamp} {f.status:<8} {f.path} ({f.chunks} chunks)"
 
 
-def run(watcher, sync: Callable[[], Any], echo: Callable[[str], None], err: Callable[[str], None]) -> None:
+def run(watcher, sync: Callable[[], Any], echo: Callable[[str], None], err: Callable[[str], None],
+        line: Callable[[Any], str] = change_line) -> None:
     """Sync after each batch of changes until Ctrl-C; returns when interrupted."""
     import signal
 
@@ -76,7 +85,7 @@ def run(watcher, sync: Callable[[], Any], echo: Callable[[str], None], err: Call
                 continue
             for f in report.files:
                 if f.status != "unchanged":
-                    echo(change_line(f))
+                    echo(line(f))
             sys.stdout.flush()
     except KeyboardInterrupt:
         err("stopped watching")

@@ -27,7 +27,8 @@ def ingest(
     json_out: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
     watch: bool = typer.Option(False, "--watch", help="After the first sync, keep watching the folders and sync "
                                "each change (new, edited, renamed, deleted files), one line per change; Ctrl-C "
-                               "stops. Config: ingest.watch (debounce_s, settle_s, polling)."),
+                               "stops. With --json each change is one JSON object a line. Config: ingest.watch (debounce_s, "
+                               "settle_s, polling)."),
     poll: Optional[bool] = typer.Option(None, "--poll/--no-poll", help="With --watch: poll the folders instead "
                                         "of kernel events (network file systems; config ingest.watch.polling)."),
 ) -> None:
@@ -84,7 +85,8 @@ def ingest(
             return base.ingest(paths, include=tuple(include or ()), exclude=tuple(exclude) if exclude else None,
                                password=password, follow_links=follow_links)
 
-        watching.run(watcher, sync, typer.echo, lambda line: typer.echo(line, err=True))
+        watching.run(watcher, sync, typer.echo, lambda line: typer.echo(line, err=True),
+                     watching.change_json if json_out else watching.change_line)
         return
     if report.count("failed"):
         raise typer.Exit(1)

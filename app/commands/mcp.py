@@ -22,11 +22,13 @@ def mcp(
 
     Point a desktop MCP client at it with command `zhida` and args `["mcp", "--kb", "NAME"]`.
     """
+    from app.commands.serve import _warm_up
     from app.mcp_server import build_server
 
     s = settings()
     if kb:
         catalog(s).open(kb)  # a wrong name is the CLI's one-line error now, not a server that fails every call
+    _warm_up(s)  # models, indexes and the refusal check's word weights load while the client starts up
     build_server(s, kb=kb, llm=llm).run("stdio")
 
 

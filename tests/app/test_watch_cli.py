@@ -1,5 +1,6 @@
 """`zhida ingest FOLDER --kb NAME --watch` as a real process: it follows creates, edits, renames, deletes and
-bursts, prints one line per change, stops on Ctrl-C, and a kill -9 mid-sync is finished by the next start."""
+bursts, prints one line per change, stops on Ctrl-C, and a kill -9 mid-sync is finished by the next start.
+(Files still being written: tests/knowledge/test_watching.py.)"""
 from __future__ import annotations
 
 import os
@@ -123,27 +124,6 @@ def test_watch_follows_create_modify_rename_delete_and_a_burst(env, tmp_path):
     assert not any("Traceback" in line for line in w.err)
 
 
-def test_a_file_still_being_written_is_picked_up_when_it_settles(env, tmp_path):
-    home, folder = Path(env["ZHIDA_HOME"]), tmp_path / "docs"
-    folder.mkdir()
-    w = Watch(env, folder)
-    try:
-        w.wait_for("watching 1 folder")
-        path = folder / "slow.md"
-        with open(path, "w", encoding="utf-8") as fh:  # written in pieces 0.2 s apart, for ~2 s
-            for i in range(10):
-                fh.write(f"part {i} of a slowly written file. ")
-                fh.flush()
-                time.sleep(0.2)
-        wait_until(lambda: "part 9" in kb_docs(home).get(str(path), ""), 20, "finished file not indexed")
-        w.wait_for(f"added    {path}", "out", 10)
-        time.sleep(1)
-        # indexed once, complete: never a half-written version in between (pauses shorter than settle_s)
-        assert w.changes() == [f"added    {path} (1 chunks)"]
-    finally:
-        assert w.stop() == 0
-
-
 def test_kill_9_mid_sync_leaves_a_consistent_kb_the_next_start_completes(env, tmp_path):
     home, folder = Path(env["ZHIDA_HOME"]), tmp_path / "docs"
     folder.mkdir()
@@ -175,3 +155,15 @@ def test_kill_9_mid_sync_leaves_a_consistent_kb_the_next_start_completes(env, tm
         assert set(kb_docs(home)) == folder_files(folder)
     finally:
         assert again.stop() == 0
+
+
+def test_json_change_lines_carry_the_report_fields():
+    import json
+
+    from app.watching import change_json, change_line
+    from knowledge.types import FileResult
+
+    row = json.loads(change_json(FileResult(path="/d/x.pdf", status="failed", reason="damaged PDF", error_kind="corrupt")))
+    assert {k: row[k] for k in ("path", "status", "chunks", "reason", "error_kind")} == {
+        "path": "/d/x.pdf", "status": "failed", "chunks": 0, "reason": "damaged PDF", "error_kind": "corrupt"}
+    assert change_line(FileResult(path="/d/a.md", status="added", chunks=3)).endswith(" added    /d/a.md (3 chunks)")
