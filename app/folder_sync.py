@@ -122,6 +122,12 @@ class FolderSync:
             out.append(row)
         return out
 
+    def _listed(self, kb: str) -> list[str]:
+        try:
+            return self.folders(kb)
+        except ApiError:
+            return []
+
     def watching(self, kb: str) -> bool:
         with self._lock:
             return kb in self._watchers
@@ -203,6 +209,16 @@ class FolderSync:
         """Queue a folder-sync job, unless one for this folder is still waiting to start."""
         key = (kb, folder)
         with self._lock:
+            try:
+                listed = folder in self.folders(kb)
+            except ApiError:  # the KB is gone
+                listed = False
+            if not listed:  # unlisted meanwhile, or the KB deleted (and perhaps created anew, without it)
+                w = self._watchers.get(kb)
+                if w is not None and not any(f in w.roots for f in self._listed(kb)):
+                    self._watchers.pop(kb, None)
+                    threading.Thread(target=w.stop, daemon=True).start()
+                return
             queued = self._queued.get(key)
             if queued:
                 job = self.ctx.jobs.get(queued)

@@ -98,3 +98,20 @@ def test_watching_survives_a_restart_and_catches_up(settings, tmp_path):
         assert c.get("/api/kbs/w/folders").json()["folders"][0]["watching"] is True
         (folder / "c.md").write_text("cherries", encoding="utf-8")
         _until(lambda: _names(c) == {"b.md", "c.md"}, what="a change after the restart")
+
+
+def test_a_deleted_and_recreated_kb_does_not_inherit_the_watch(settings, tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.md").write_text("apples", encoding="utf-8")
+    with _client(settings) as c:
+        c.post("/api/kbs", json={"name": "w"})
+        c.put("/api/kbs/w/folders", json={"folders": [str(folder)]})
+        _until(lambda: _names(c) == {"a.md"}, what="the first sync")
+        _until(lambda: not any(j["status"] in ("queued", "running") for j in c.get("/api/jobs?kb=w").json()["jobs"]),
+               what="the sync jobs to end")
+        assert c.delete("/api/kbs/w").status_code == 200
+        assert c.post("/api/kbs", json={"name": "w"}).status_code == 201
+        (folder / "b.md").write_text("pears", encoding="utf-8")
+        time.sleep(2)
+        assert _names(c) == set() and c.get("/api/kbs/w/folders").json()["folders"] == []
