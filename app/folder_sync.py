@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from app.api.errors import ApiError
+from app.config import zhida_home
 from app.jobs import QUEUED
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,11 @@ def for_context(ctx) -> "FolderSync":
         if sync is None:
             sync = _instances[ctx] = FolderSync(ctx)
         return sync
+
+
+def _overlaps(a: str, b: str) -> bool:
+    """Whether one folder is the other or inside it."""
+    return a == b or b.startswith(a.rstrip(os.sep) + os.sep) or a.startswith(b.rstrip(os.sep) + os.sep)
 
 
 class FolderSync:
@@ -90,6 +96,11 @@ class FolderSync:
             if not p.is_dir():
                 raise ApiError(400, f"{raw} is not a folder on the server", "bad_request")
             resolved = str(p.resolve())
+            home = str(zhida_home().resolve())
+            if _overlaps(resolved, home):
+                raise ApiError(400, f"{raw} holds or lies inside Zhida's own data folder ({home}): its "
+                                    "uploads would be indexed twice; watch a folder of documents instead",
+                               "bad_request")
             if resolved not in folders:
                 folders.append(resolved)
         with self._lock:

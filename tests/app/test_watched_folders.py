@@ -38,7 +38,7 @@ def _until(cond, timeout=20.0, what="condition"):
         time.sleep(0.1)
 
 
-def test_put_folders_syncs_now_and_on_change_and_reports_failures(settings, tmp_path):
+def test_put_folders_syncs_now_and_on_change_and_reports_failures(settings, tmp_path, zhida_home):
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "a.md").write_text("# A\n\napples", encoding="utf-8")
@@ -67,7 +67,7 @@ def test_put_folders_syncs_now_and_on_change_and_reports_failures(settings, tmp_
         assert job["kind"] == "folder" and job["meta"]["path"] == str(folder.resolve())
 
         for bad, why in (([str(tmp_path / "nope")], "not a folder"), (["relative/dir"], "absolute"),
-                         ([str(folder / "b.md")], "not a folder")):
+                         ([str(folder / "b.md")], "not a folder"), ([str(zhida_home / "kbs")], "own data folder")):
             r = c.put("/api/kbs/w/folders", json={"folders": bad})
             assert r.status_code == 400 and why in r.json()["error"]["message"]
         assert c.put("/api/kbs/nope/folders", json={"folders": []}).status_code == 404
