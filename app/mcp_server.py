@@ -83,13 +83,14 @@ class ZhidaTools:
     errors raised. Shared by both transports; tested through them."""
 
     def __init__(self, settings: dict[str, Any], *, kb: str | None = None, llm: str | None = None,
-                 catalog: Any = None):
+                 catalog: Any = None, llm_loader: Callable[[], Any] | None = None):
         self.settings = settings
         self.fixed_kb = kb
         self._llm_name = llm
         self._llm = None
         self._llm_lock = threading.Lock()
         self._catalog = catalog
+        self._llm_loader = llm_loader  # the server's own cache: one copy of a local model per process
 
     @property
     def catalog(self):
@@ -100,6 +101,8 @@ class ZhidaTools:
         return self._catalog
 
     def _llm_backend(self):
+        if self._llm_loader is not None:
+            return self._llm_loader()
         with self._llm_lock:
             if self._llm is None:
                 from app.llms import load_llm

@@ -53,7 +53,7 @@ def _mount_mcp(app: FastAPI, ctx: AppContext) -> None:
     from app.api.routes_mcp import mount_mcp
 
     try:
-        mount_mcp(app, ctx.settings)
+        mount_mcp(app, ctx)
     except ModuleNotFoundError as exc:
         if not (exc.name and exc.name.split(".")[0] == "mcp"):
             raise

@@ -21,12 +21,15 @@ from fastapi import FastAPI
 PATH = "/mcp"
 
 
-def mount_mcp(app: FastAPI, settings: dict[str, Any]) -> None:
+def mount_mcp(app: FastAPI, ctx: Any) -> None:
+    """Mount /mcp on the server's app; `ask` answers with the server's own loaded LLM where it has one."""
     from mcp.server.transport_security import TransportSecuritySettings
 
-    from app.mcp_server import build_server
+    from app.mcp_server import ZhidaTools, build_server
 
-    server = build_server(settings)
+    shared = getattr(getattr(ctx, "backend", None), "_llm", None)  # the API's LLM cache (name -> backend)
+    tools = ZhidaTools(ctx.settings, llm_loader=(lambda: shared(None)) if callable(shared) else None)
+    server = build_server(ctx.settings, tools=tools)
     sub = server.streamable_http_app(streamable_http_path=PATH, stateless_http=True, json_response=True,
                                      transport_security=TransportSecuritySettings(
                                          enable_dns_rebinding_protection=False))
