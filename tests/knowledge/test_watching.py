@@ -47,3 +47,16 @@ def test_roots_must_be_folders(tmp_path):
     (tmp_path / "f.md").write_text("x")
     with pytest.raises(NotADirectoryError):
         FolderWatcher([tmp_path / "f.md"])
+
+
+def test_polling_sees_changes_without_kernel_events(tmp_path):
+    """The network-file-system mode: a stat of every file each poll_interval_s, same batches."""
+    polling = WatchSettings(debounce_s=0.2, settle_s=0.2, polling=True, poll_interval_s=0.3)
+    (tmp_path / "old.md").write_text("old")
+    with FolderWatcher([tmp_path], polling) as w:
+        (tmp_path / "new.md").write_text("new")
+        (tmp_path / "old.md").unlink()
+        batch = w.wait_changes(timeout=10)
+        assert batch is not None and {str(tmp_path / "new.md"), str(tmp_path / "old.md")} <= set(batch)
+        (tmp_path / "new.md").read_text()
+        assert w.wait_changes(timeout=1) is None
