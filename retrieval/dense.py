@@ -75,6 +75,28 @@ class DenseIndex:
     def __len__(self) -> int:
         return int(self.cpu_index.ntotal)
 
+    def sample_vectors(self, limit: int = 1000) -> np.ndarray | None:
+        """Up to `limit` stored vectors, evenly spaced over the index (None when empty or the index type
+        cannot give its vectors back); memoised, since an index is never changed after it is built.
+
+        What a cosine means depends on the model and the corpus (e5-small puts unrelated Chinese passages
+        at ~0.83, USE near 0.1; a corpus of one statute sits higher than a mixed one). Adaptive fusion
+        reads the dense model's confidence as its top hit's standing against this query's similarities
+        to a sample of the corpus, which needs no calibration per model or corpus."""
+        if getattr(self, "_sample", False) is not False:
+            return self._sample
+        n = len(self)
+        inner = faiss.downcast_index(self.cpu_index.index) if hasattr(self.cpu_index, "index") else self.cpu_index
+        sample = None
+        if n:
+            try:
+                positions = np.unique(np.linspace(0, n - 1, num=min(n, limit), dtype=np.int64))
+                sample = np.vstack([inner.reconstruct(int(i)) for i in positions]).astype(np.float32)
+            except RuntimeError as exc:  # an index type that cannot give its vectors back
+                log.debug("no vector sample for this index: %s", exc)
+        self._sample = sample
+        return sample
+
     def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """Top-k (id, inner product) for one query vector."""
         return self.search_many(np.asarray(query, dtype=np.float32).reshape(1, -1), k)[0]
