@@ -344,6 +344,23 @@ class KnowledgeBase(KnowledgeBaseCore):
                 "chunk_overlap": manifest["chunking"]["chunk_overlap"], "schema_version": manifest["schema_version"], "chunker": manifest.get("chunker", 1),
                 "generation": manifest["generation"]}
 
+    def chunk(self, chunk_id: str) -> dict | None:
+        """A chunk as stored (text, page, heading path, span in its section) with its document's row; None
+        when this KB has no such chunk (so an id from another KB is simply unknown here)."""
+        self.follow_file()
+        with self._db_lock, self._readable():
+            found = db.chunk_by_id(self.conn, str(chunk_id))
+            doc = db.document_by_id(self.conn, int(found["doc_id"])) if found else None
+        return {**found, "document": doc.as_dict()} if found and doc else None
+
+    def document_chunks(self, doc_id: int, section_index: int | None = None) -> list[dict]:
+        """A document's chunks in reading order; DocumentNotFound for an id this KB does not have."""
+        self.follow_file()
+        with self._db_lock, self._readable():
+            if db.document_by_id(self.conn, int(doc_id)) is None:
+                raise DocumentNotFound(f"no document {doc_id!r} in knowledge base '{self.name}'")
+            return db.document_chunks(self.conn, int(doc_id), section_index)
+
     def _dense_settings(self) -> DenseSettings:
         return DenseSettings(hnsw_threshold=self.query_settings.hnsw_threshold)
 

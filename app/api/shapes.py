@@ -39,6 +39,19 @@ def chunk_dict(c: Any) -> dict[str, Any]:
     return out
 
 
+def stored_chunk_dict(c: dict[str, Any], doc: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A chunk as stored (chunk browser, knowledge.db.document_chunks' rows) in the same keys a retrieved
+    chunk has, plus where it sits: position, kind, length."""
+    doc = doc or {}
+    source = str(doc.get("path") or doc.get("source") or "")
+    heading_path = list(c.get("heading_path") or [])
+    return {"chunk_id": str(c.get("chunk_id", "")), "text": c.get("text", ""), "source": source,
+            "name": doc.get("name") or Path(source.replace("\\", "/")).name or source,
+            "doc_id": str(c.get("doc_id", doc.get("id", ""))), "page": c.get("page"), "page_end": c.get("page_end"),
+            "heading": " > ".join(heading_path), "heading_path": heading_path, "position": c.get("position"),
+            "kind": c.get("kind") or "text", "length": len(c.get("text") or ""), "unit": c.get("unit") or ""}
+
+
 def answer_dict(ans: Any) -> dict[str, Any]:
     """The `zhida ask --json` shape from an Answer value (or a dict already in that shape)."""
     if isinstance(ans, dict):

@@ -1,0 +1,169 @@
+"""The source viewer's endpoints against a real KB: a highlighted Civil Code PDF page, a Markdown section
+with the passage in <mark>, the chunk browser, the download, and everything it must refuse."""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.app.test_api import client, settings, upload, wait_job  # noqa: F401 (fixtures)
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "docs"
+MD = """# 公司制度
+
+## 年假
+
+员工每年享有十五天带薪年假，<script>alert(1)</script> 未休完的年假可以顺延。
+
+## 报销
+
+| 项目 | 标准 |
+| --- | --- |
+| 住宿 | 每晚五百元 |
+| 餐费 | 每天一百元 |
+"""
+
+
+def civil_code_pages(path: Path) -> Path:
+    """Pages 10-11 of the shared Civil Code PDF (the whole book takes too long to index in a fast test)."""
+    import pymupdf
+
+    src = SHARED / "zh_civil_code.pdf"
+    if not src.exists():
+        pytest.skip(f"{src} is missing (../shared/data is not checked out)")
+    out = pymupdf.open()
+    with pymupdf.open(str(src)) as doc:
+        out.insert_pdf(doc, from_page=9, to_page=10)
+    out.save(str(path))
+    out.close()
+    return path
+
+
+@pytest.fixture
+def kb(client, tmp_path):  # noqa: F811
+    assert client.post("/api/kbs", json={"name": "laws"}).status_code == 201
+    pdf = civil_code_pages(tmp_path / "民法典.pdf")
+    r = upload(client, "laws", [("民法典.pdf", pdf.read_bytes()), ("制度.md", MD.encode())])
+    assert r.status_code == 202, r.text
+    job = wait_job(client, r.json()["job_id"])
+    assert job["status"] == "done" and not job["summary"]["failed"], job
+    return "laws"
+
+
+def search(client, kb, query, **extra):  # noqa: F811
+    r = client.post(f"/api/kbs/{kb}/search", json={"query": query, "k": 3, **extra})
+    assert r.status_code == 200, r.text
+    return r.json()["results"]
+
+
+def test_pdf_chunk_source_is_its_page_with_the_passage_highlighted(client, kb):  # noqa: F811
+    from PIL import Image
+
+    hit = next(c for c in search(client, kb, "财产代管人不履行代管职责") if c["name"] == "民法典.pdf")
+    assert hit["chunk_id"] and hit["page"] in (1, 2)
+    r = client.get(f"/api/kbs/{kb}/chunks/{hit['chunk_id']}/source")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "image/png"
+    assert float(r.headers["x-zhida-highlight"]) > 0.8, r.headers
+    img = Image.open(io.BytesIO(r.content)).convert("RGB")
+    yellow = sum(1 for p in img.getdata() if p[0] > 230 and p[1] > 180 and p[2] < 120)
+    assert yellow > 2000, "the passage must be painted on the page"
+    # another page of the same document renders, without the highlight; zoom is capped
+    other = 2 if hit["page"] == 1 else 1
+    r2 = client.get(f"/api/kbs/{kb}/chunks/{hit['chunk_id']}/source", params={"page": other, "zoom": 9})
+    assert r2.status_code == 200 and r2.headers["x-zhida-highlight"] == "0.00"
+    assert max(Image.open(io.BytesIO(r2.content)).size) <= 842 * 3 + 1
+    assert client.get(f"/api/kbs/{kb}/chunks/{hit['chunk_id']}/source", params={"page": 99}).status_code == 400
+
+
+def test_markdown_chunk_source_is_its_section_with_the_passage_marked_and_escaped(client, kb):  # noqa: F811
+    hit = next(c for c in search(client, kb, "带薪年假 十五天") if c["name"] == "制度.md")
+    r = client.get(f"/api/kbs/{kb}/chunks/{hit['chunk_id']}/source")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "<mark>" in r.text and "十五天带薪年假" in r.text.split("<mark>", 1)[1]
+    assert "<script>" not in r.text and "&lt;script&gt;" in r.text
+    assert "script-src" not in r.headers["content-security-policy"] and "default-src 'none'" in \
+        r.headers["content-security-policy"]
+    table = next(c for c in search(client, kb, "住宿 每晚五百元") if c["name"] == "制度.md")
+    r = client.get(f"/api/kbs/{kb}/chunks/{table['chunk_id']}/source")
+    assert "<table" in r.text and "<td><mark>每晚五百元</mark></td>" in r.text and "| 住宿" not in r.text
+
+
+def test_viewer_page_has_heading_page_navigation_and_download(client, kb):  # noqa: F811
+    hit = next(c for c in search(client, kb, "财产代管人不履行代管职责") if c["name"] == "民法典.pdf")
+    r = client.get(f"/api/kbs/{kb}/chunks/{hit['chunk_id']}/view", params={"lang": "zh"})
+    assert r.status_code == 200, r.text
+    assert f"src='source?page={hit['page']}'" in r.text and "民法典.pdf" in r.text
+    assert "下一页" in r.text and "下载原文件" in r.text and f"{hit['page']} / 2" in r.text
+    docs = client.get(f"/api/kbs/{kb}/documents").json()["documents"]
+    pdf = next(d for d in docs if d["name"] == "民法典.pdf")
+    f = client.get(f"/api/kbs/{kb}/documents/{pdf['id']}/file")
+    assert f.status_code == 200 and f.content.startswith(b"%PDF") and "attachment" in f.headers["content-disposition"]
+    md = next(c for c in search(client, kb, "带薪年假") if c["name"] == "制度.md")
+    v = client.get(f"/api/kbs/{kb}/chunks/{md['chunk_id']}/view", params={"lang": "en"})
+    assert "<mark>" in v.text and "公司制度 &gt; 年假" in v.text and "Download original" in v.text
+
+
+def test_chunk_browser_lists_a_documents_chunks_in_order(client, kb):  # noqa: F811
+    docs = client.get(f"/api/kbs/{kb}/documents").json()["documents"]
+    md = next(d for d in docs if d["name"] == "制度.md")
+    r = client.get(f"/api/kbs/{kb}/documents/{md['id']}/chunks")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    chunks = body["chunks"]
+    assert body["total"] == len(chunks) == md["chunks"] and [c["position"] for c in chunks] == sorted(
+        c["position"] for c in chunks)
+    assert {"chunk_id", "page", "heading", "kind", "length", "text"} <= set(chunks[0])
+    assert any(c["kind"] == "table" for c in chunks)
+    only = client.get(f"/api/kbs/{kb}/documents/{md['id']}/chunks", params={"q": "五百元"}).json()["chunks"]
+    assert len(only) == 1 and "五百元" in only[0]["text"]
+    assert client.get(f"/api/kbs/{kb}/documents/9999/chunks").status_code == 404
+    assert client.get(f"/api/kbs/{kb}/documents/..%2F..%2Fetc/chunks").status_code == 404
+
+
+def test_unknown_or_hostile_chunk_ids_are_404(client, kb):  # noqa: F811
+    for hostile in ["nope", "../../../etc/passwd", "..%2F..%2Fkb.sqlite", "%2e%2e%2fkb.sqlite", "%00",
+                    "' OR 1=1 --", "a" * 300, "*"]:
+        for what in ("source", "view"):
+            r = client.get(f"/api/kbs/{kb}/chunks/{hostile}/{what}")
+            assert r.status_code == 404, (hostile, r.text)
+            assert "root:" not in r.text and "SQLite" not in r.text
+
+
+def test_chunk_of_another_kb_and_a_deleted_file_are_refused(client, kb, zhida_home):  # noqa: F811
+    hit = next(c for c in search(client, kb, "带薪年假") if c["name"] == "制度.md")
+    assert client.post("/api/kbs", json={"name": "other"}).status_code == 201
+    r = client.get(f"/api/kbs/other/chunks/{hit['chunk_id']}/source")
+    assert r.status_code == 404 and "no chunk" in r.json()["error"]["message"]
+    # the uploaded file is deleted behind the KB's back: 404 that says so; the text stays searchable
+    stored = Path(hit["source"])
+    assert stored.is_file()
+    stored.unlink()
+    r = client.get(f"/api/kbs/{kb}/chunks/{hit['chunk_id']}/source")
+    assert r.status_code == 404 and "gone" in r.json()["error"]["message"]
+    assert client.get(f"/api/kbs/{kb}/chunks/{hit['chunk_id']}/view").status_code == 200  # says why, shows text
+    # a file swapped for another one (a link to a file outside the KB) is never served
+    os.symlink("/etc/hostname" if Path("/etc/hostname").exists() else "/etc/passwd", stored)
+    r = client.get(f"/api/kbs/{kb}/chunks/{hit['chunk_id']}/source")
+    assert r.status_code == 409 and "changed" in r.json()["error"]["message"]
+    docs = client.get(f"/api/kbs/{kb}/documents").json()["documents"]
+    md = next(d for d in docs if d["name"] == "制度.md")
+    assert client.get(f"/api/kbs/{kb}/documents/{md['id']}/file").status_code == 409
+
+
+def test_every_citation_carries_its_chunk_id(client, kb):  # noqa: F811
+    """REST chat, SSE chat and /v1 (the CLI's --json is tests/app/test_ask_cli.py)."""
+    r = client.post(f"/api/kbs/{kb}/chat", json={"question": "财产代管人不履行代管职责怎么办？"})
+    assert r.status_code == 200, r.text
+    ids = [c["chunk_id"] for c in r.json()["citations"]]
+    assert ids and all(ids)
+    with client.stream("POST", f"/api/kbs/{kb}/chat", json={"question": "带薪年假几天？", "stream": True}) as s:
+        body = "".join(s.iter_text())
+    assert '"chunk_id": "' in body or '"chunk_id":"' in body
+    v1 = client.post("/v1/chat/completions", json={"model": f"zhida:{kb}", "messages": [
+        {"role": "user", "content": "带薪年假几天？"}]})
+    assert v1.status_code == 200 and all(c["chunk_id"] for c in v1.json()["citations"])
+    for cid in ids:  # and each opens
+        assert client.get(f"/api/kbs/{kb}/chunks/{cid}/view").status_code == 200
