@@ -79,6 +79,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "prev_page": ("上一页", "Previous page"),
     "next_page": ("下一页", "Next page"),
     "download": ("下载原文件", "Download original"),
+    "new_tab": ("新标签页打开", "Open in a new tab"),
     "open_source": ("查看原文", "Open source"),
     "viewer": ("原文", "Source"),
     "viewer_empty": ("点击出处中的“查看原文”，在这里打开所在页面。", "Click “Open source” on a citation to see its page here."),

@@ -140,6 +140,8 @@ def build_router(ctx) -> APIRouter:
             main = f"<div class='section'>{_section_html(ctx, src)}</div>"
         if path is not None:
             nav.append(f"<a class='download' href='{download}' download>⤓ {t('download', lg)}</a>")
+        here = f"?page={page or first or 1}&lang={lg}" if src.format == "pdf" else f"?lang={lg}"
+        nav.append(f"<a class='newtab' href='{here}' target='_blank' rel='noopener'>⤢ {t('new_tab', lg)}</a>")
         if not main:
             passage = passage.replace("<details>", "<details open>")
         note = "".join(f"<div class='note'>{html.escape(n)}</div>" for n in notes)

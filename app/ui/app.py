@@ -14,7 +14,7 @@ import gradio as gr
 from app.api.context import AppContext
 from app.api.errors import ApiError
 from app.i18n import PREFIX, detect_lang, gradio_i18n, t
-from app.ui import render
+from app.ui import render, viewer
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
         return tables(PREFIX + key)
 
     d = ctx.defaults()
-    with gr.Blocks(title="知答 Zhida") as demo:
+    with gr.Blocks(title="知答 Zhida", fill_width=True) as demo:
         lang = gr.State("en")
         job_id = gr.State("")
         history = gr.State([])  # plain {"role","content"} turns for the answerer (no HTML)
@@ -68,7 +68,7 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
                         cancel_btn = gr.Button(i18n("cancel"), size="sm")
                 notice = gr.Markdown(elem_id="notice")
             with gr.Column(scale=3):
-                with gr.Tabs():
+                with gr.Tabs() as tabs:
                     with gr.Tab(i18n("tab_chat"), id="chat"):
                         chatbot = gr.Chatbot(height=520, elem_id="chatbot", show_label=False, buttons=["copy"],
                                              feedback_options=None, sanitize_html=True, render_markdown=True)
@@ -94,6 +94,8 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
                         with gr.Row():
                             doc_dd = gr.Dropdown(label=i18n("doc_pick"), choices=[], scale=4)
                             del_doc_btn = gr.Button(i18n("delete_doc"), variant="stop", scale=1)
+            with gr.Column(scale=3, min_width=420, elem_id=viewer.PANEL_ID):  # shown by a citation's link
+                viewer_html = gr.HTML(viewer.panel_html("en"), elem_id="viewer-panel")
         timer = gr.Timer(0.7, active=False)
 
         # ---- helpers ---------------------------------------------------------------
@@ -120,9 +122,9 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
             current = wanted if wanted in names else (names[0] if names else None)
             info, docs, dd = kb_view(current, lg)
             return (lg, gr.Dropdown(choices=names, value=current), info, docs, dd,
-                    render.results_frame(None, lg))
+                    render.results_frame(None, lg), viewer.panel_html(lg))
 
-        demo.load(on_load, None, [lang, kb_dd, kb_info, docs_df, doc_dd, results_df])
+        demo.load(on_load, None, [lang, kb_dd, kb_info, docs_df, doc_dd, results_df, viewer_html])
 
         def on_refresh(name, lg):
             names = kb_names()
@@ -249,7 +251,7 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
                         chat[-1] = {"role": "assistant", "content": text}
                         yield gr.skip(), chat, hist, gr.skip()
                     elif ev["type"] == "done":
-                        chat[-1] = {"role": "assistant", "content": render.final_message(ev, lg)}
+                        chat[-1] = {"role": "assistant", "content": render.final_message(ev, lg, name)}
                         hist = list(hist) + [{"role": "user", "content": q},
                                              {"role": "assistant", "content": ev.get("answer", "")}]
                         yield gr.skip(), chat, hist, render.mode_line(ev, lg)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 import pandas as pd
@@ -76,26 +77,54 @@ def _where(c: dict[str, Any], lang: str) -> str:
     return " · ".join(b for b in bits if b)
 
 
-def citations_html(citations: list[dict[str, Any]], lang: str) -> str:
-    """Numbered citations that expand to the quoted passage."""
+def passage_html(text: str) -> str:
+    """A quoted passage as one line of safe HTML (the chatbot's Markdown would split it at newlines),
+    Markdown tables as tables."""
+    from app.sources import text_html
+
+    return text_html(text or "").replace("\n", "")
+
+
+def citations_html(citations: list[dict[str, Any]], lang: str, kb: str = "") -> str:
+    """Numbered citations that expand to the quoted passage, each with a link that opens its source."""
+    from app.ui.viewer import open_link
+
     if not citations:
         return ""
     items = []
     for c in citations:
-        text = html.escape(c.get("text") or "").replace("\n", "<br>")
         items.append(
             f"<details class='zhida-cite'><summary>[{c.get('n')}] {_where(c, lang)}</summary>"
-            f"<blockquote>{text}</blockquote></details>"
+            f"<blockquote>{passage_html(c.get('text') or '')}{open_link(kb, str(c.get('chunk_id') or ''), lang)}"
+            f"</blockquote></details>"
         )
     return f"\n\n<div class='zhida-sources'><b>{t('sources', lang)}</b>{''.join(items)}</div>"
 
 
-def final_message(done: dict[str, Any], lang: str) -> str:
+_FLAT_TABLE = re.compile(r"\|\s*:?-{3,}:?\s*\|")
+_ROW_JOIN = re.compile(r"\|[ \t]+\|")
+
+
+def unflatten_tables(text: str) -> str:
+    """A Markdown table whose rows an answer joined into one line ("| a | b | |---|---| | 1 | 2 |") back on
+    its own lines, so the chat shows a table instead of pipes."""
+    out = []
+    for line in text.split("\n"):
+        if _FLAT_TABLE.search(line) and line.count("|") >= 6:
+            head, bar, rest = line.partition("|")
+            rows = _ROW_JOIN.sub("|\n|", bar + rest)
+            rows = re.sub(r"\|([^|\n]*[^|\s][^|\n]*)$", lambda m: "|\n\n" + m.group(1).strip(), rows)  # "[1]" after it
+            line = (head.rstrip() + "\n\n" if head.strip() else "") + rows
+        out.append(line)
+    return "\n".join(out)
+
+
+def final_message(done: dict[str, Any], lang: str, kb: str = "") -> str:
     """The assistant message once the answer is complete: text, refusal badge, citations, mode."""
-    text = done.get("answer") or ""
+    text = unflatten_tables(done.get("answer") or "")
     if done.get("refused"):
         text = f"<span class='zhida-refused'>⚠ {t('not_found', lang)}</span>\n\n" + text
-    text += citations_html(done.get("citations") or [], lang)
+    text += citations_html(done.get("citations") or [], lang, kb)
     text += f"\n\n<sub class='zhida-mode'>{html.escape(t('mode_in_use', lang, mode=mode_label(done.get('mode', ''), lang)))}</sub>"
     return text
 

@@ -167,3 +167,17 @@ def test_every_citation_carries_its_chunk_id(client, kb):  # noqa: F811
     assert v1.status_code == 200 and all(c["chunk_id"] for c in v1.json()["citations"])
     for cid in ids:  # and each opens
         assert client.get(f"/api/kbs/{kb}/chunks/{cid}/view").status_code == 200
+
+
+def test_chat_shows_tables_as_tables():
+    """A table an answer flattened onto one line, and a citation's Markdown table, become HTML tables."""
+    from app.ui.render import citations_html, unflatten_tables
+
+    flat = "见下表：| 城市 | 每晚上限 | |---|---| | 北京 | 八百元 | | 其他 | 五百元 |[1]"
+    assert unflatten_tables(flat) == "见下表：\n\n| 城市 | 每晚上限 |\n|---|---|\n| 北京 | 八百元 |\n| 其他 | 五百元 |\n\n[1]"
+    assert unflatten_tables("a | b and c | d") == "a | b and c | d"
+    html = citations_html([{"n": 1, "chunk_id": "abc", "name": "x.docx", "text": "| a | b |\n|---|---|\n| <i>1</i> | 2 |"}],
+                          "en", kb="知识库")
+    assert "<table class='zhida-table'><tr><th>a</th>" in html and "<td>&lt;i&gt;1&lt;/i&gt;</td>" in html
+    assert "|" not in html.split("<blockquote>")[1].split("<a ")[0]
+    assert "href='/api/kbs/%E7%9F%A5%E8%AF%86%E5%BA%93/chunks/abc/view?lang=en'" in html

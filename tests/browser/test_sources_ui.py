@@ -1,0 +1,146 @@
+"""Sources you can see, in headless Chromium against a real `zhida serve`: a citation opens the viewer
+beside the chat on its highlighted PDF page (previous/next page, download link), a DOCX citation opens
+its section with the passage marked and its table as a table.
+
+Screenshots go to the test's tmp dir and /tmp/zhida_screens/ (docs/screens/ keeps the README's copies).
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.browser.test_ui_flow import ARGS, CHROMIUM, SCREENS, launch
+
+pytestmark = pytest.mark.browser
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "docs"
+
+
+def civil_code_pages(path: Path) -> Path:
+    import pymupdf
+
+    src = SHARED / "zh_civil_code.pdf"
+    if not src.exists():
+        pytest.skip(f"{src} is missing (../shared/data is not checked out)")
+    out = pymupdf.open()
+    with pymupdf.open(str(src)) as doc:
+        out.insert_pdf(doc, from_page=9, to_page=10)
+    out.save(str(path))
+    out.close()
+    return path
+
+
+def policy_docx(path: Path) -> Path:
+    import docx
+
+    d = docx.Document()
+    d.add_heading("差旅报销制度", level=1)
+    d.add_heading("住宿标准", level=2)
+    d.add_paragraph("出差人员的住宿费用按城市等级报销，超出标准的部分由个人承担。")
+    table = d.add_table(rows=3, cols=2)
+    for r, (a, b) in enumerate([("城市", "每晚上限"), ("北京、上海", "八百元"), ("其他城市", "五百元")]):
+        table.cell(r, 0).text, table.cell(r, 1).text = a, b
+    d.add_heading("报销时限", level=2)
+    d.add_paragraph("差旅费用需要在出差结束后三十天内提交报销申请。")
+    d.save(str(path))
+    return path
+
+
+@pytest.fixture
+def server(tmp_path):
+    yield from launch(tmp_path)
+
+
+def _setup_kb(base: str, tmp_path: Path) -> None:
+    import httpx
+
+    pdf = civil_code_pages(tmp_path / "民法典.pdf")
+    doc = policy_docx(tmp_path / "差旅报销.docx")
+    with httpx.Client(base_url=base, timeout=60) as c:
+        assert c.post("/api/kbs", json={"name": "laws"}).status_code == 201
+        files = [("files", (p.name, p.read_bytes(), "application/octet-stream")) for p in (pdf, doc)]
+        r = c.post("/api/kbs/laws/documents", files=files)
+        assert r.status_code == 202, r.text
+        deadline = time.monotonic() + 90
+        while True:
+            job = c.get(f"/api/jobs/{r.json()['job_id']}").json()
+            if job["status"] in ("done", "failed"):
+                break
+            assert time.monotonic() < deadline, job
+            time.sleep(0.2)
+        assert job["status"] == "done" and not job["summary"]["failed"], job
+
+
+def test_citation_opens_the_viewer_on_its_highlighted_page(server, tmp_path):
+    if not CHROMIUM.exists():
+        pytest.skip("/usr/bin/chromium not found (apt-get install chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    _setup_kb(server, tmp_path)
+    shots = tmp_path / "screens"
+    shots.mkdir()
+    SCREENS.mkdir(parents=True, exist_ok=True)
+
+    def shot(page, name: str) -> None:
+        path = shots / f"{name}.png"
+        page.screenshot(path=str(path), full_page=False)
+        shutil.copy(path, SCREENS / path.name)
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        try:
+            page = browser.new_context(locale="zh-CN", viewport={"width": 1500, "height": 1000}).new_page()
+            page.set_default_timeout(30_000)
+            page.goto(server + "/?kb=laws")
+            expect(page.locator("#kb-info")).to_contain_text("laws")
+            expect(page.locator("#viewer")).to_be_hidden()  # nothing open yet: the chat has the width
+
+            page.locator("#question textarea").fill("财产代管人不履行代管职责怎么办？")
+            page.locator("#send").click()
+            expect(page.locator("#answer-mode")).not_to_be_empty()  # the answer is complete
+            cite = page.locator("#chatbot details.zhida-cite", has_text="民法典.pdf").first
+            expect(cite).to_be_visible()
+            cite.locator("summary").click()
+            link = cite.locator("a.zhida-open")
+            expect(link).to_be_visible()
+            link.click()
+            expect(page.locator("#viewer")).to_be_visible()
+            frame = page.frame_locator("#zhida-viewer-frame")
+            img = frame.locator("img#page")
+            expect(img).to_be_visible()
+            page.wait_for_function("""() => { const f = document.querySelector('#zhida-viewer-frame');
+                const i = f && f.contentDocument && f.contentDocument.querySelector('img#page');
+                return i && i.complete && i.naturalWidth > 0; }""")
+            expect(frame.locator("header")).to_contain_text("民法典.pdf")
+            expect(frame.locator("header")).to_contain_text("第")  # "第 N 页"
+            expect(frame.locator("a.download")).to_have_attribute("href", "../../documents/1/file")
+            assert len(page.context.pages) == 1, "the citation opened a new tab instead of the side viewer"
+            shot(page, "sources_01_pdf_citation_viewer")
+
+            # next/previous page inside the viewer
+            pos = frame.locator(".pos").inner_text()
+            frame.locator("a.next, a.prev").first.click()
+            expect(frame.locator(".pos")).not_to_have_text(pos)
+            shot(page, "sources_02_pdf_other_page")
+
+            # a DOCX citation: the section with the passage marked, its table as a table
+            page.locator("#question textarea").fill("北京出差住宿每晚上限是多少？")
+            page.locator("#send").click()
+            expect(page.locator('#chatbot [data-testid="bot"]')).to_have_count(2)
+            expect(page.locator('#chatbot [data-testid="bot"]').last.locator("details.zhida-cite").first).to_be_visible()
+            dcite = page.locator('#chatbot [data-testid="bot"]').last.locator("details.zhida-cite",
+                                                                              has_text="差旅报销.docx").first
+            expect(dcite).to_be_visible()
+            dcite.locator("summary").click()
+            expect(dcite.locator("table.zhida-table")).to_be_visible()  # the citation's table, not pipes
+            assert "|" not in dcite.locator("blockquote").inner_text()
+            dcite.locator("a.zhida-open").click()
+            expect(frame.locator("mark").first).to_be_visible()
+            expect(frame.locator("header")).to_contain_text("差旅报销制度 > 住宿标准")
+            expect(frame.locator("main > .section table.zhida-table")).to_be_visible()
+            shot(page, "sources_03_docx_citation_viewer")
+        finally:
+            browser.close()
+
