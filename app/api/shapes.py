@@ -36,6 +36,8 @@ def chunk_dict(c: Any) -> dict[str, Any]:
         out["found_by"] = list(getattr(hit, "found_by", ()) or ())
         out["scores"] = {k: getattr(hit, k) for k in ("dense_score", "sparse_score", "fused_score", "rerank_score")
                          if getattr(hit, k, None) is not None}
+        out["ranks"] = {k: getattr(hit, f"{k}_rank") for k in ("dense", "sparse")
+                        if getattr(hit, f"{k}_rank", None) is not None}
     return out
 
 

@@ -14,7 +14,7 @@ import gradio as gr
 from app.api.context import AppContext
 from app.api.errors import ApiError
 from app.i18n import PREFIX, detect_lang, gradio_i18n, t
-from app.ui import render, viewer
+from app.ui import explore, render, viewer
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,8 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
                         with gr.Row():
                             doc_dd = gr.Dropdown(label=i18n("doc_pick"), choices=[], scale=4)
                             del_doc_btn = gr.Button(i18n("delete_doc"), variant="stop", scale=1)
+                        explore.build_chunk_browser(ctx, kb_dd, lang, docs_df, i18n)
+                    explore.build_retrieval_tab(ctx, kb_dd, lang, i18n, MODES, d)
             with gr.Column(scale=3, min_width=420, elem_id=viewer.PANEL_ID):  # shown by a citation's link
                 viewer_html = gr.HTML(viewer.panel_html("en"), elem_id="viewer-panel")
         timer = gr.Timer(0.7, active=False)

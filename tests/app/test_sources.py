@@ -181,3 +181,18 @@ def test_chat_shows_tables_as_tables():
     assert "<table class='zhida-table'><tr><th>a</th>" in html and "<td>&lt;i&gt;1&lt;/i&gt;</td>" in html
     assert "|" not in html.split("<blockquote>")[1].split("<a ")[0]
     assert "href='/api/kbs/%E7%9F%A5%E8%AF%86%E5%BA%93/chunks/abc/view?lang=en'" in html
+
+
+def test_retrieval_test_results_carry_each_retrievers_scores(client, kb):  # noqa: F811
+    """What the retrieval-test tab shows: dense, BM25 and fused scores, ranks and who found each chunk."""
+    hits = search(client, kb, "财产代管人不履行代管职责", mode="hybrid")
+    top = hits[0]
+    assert set(top["found_by"]) <= {"dense", "sparse"} and top["found_by"]
+    assert "fused_score" in top["scores"] and ("dense_score" in top["scores"] or "sparse_score" in top["scores"])
+    assert all(isinstance(v, int) for v in top["ranks"].values()) and top["ranks"]
+    sparse_only = search(client, kb, "财产代管人不履行代管职责", mode="sparse")
+    assert all(h["found_by"] == ["sparse"] and "dense_score" not in h["scores"] for h in sparse_only)
+    from app.ui.explore import hits_table
+
+    page = hits_table(kb, hits, "en")
+    assert page.count("<tr class='zhida-hit'>") == len(hits) and "zhida-open" in page

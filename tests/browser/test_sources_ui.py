@@ -141,6 +141,41 @@ def test_citation_opens_the_viewer_on_its_highlighted_page(server, tmp_path):
             expect(frame.locator("header")).to_contain_text("差旅报销制度 > 住宿标准")
             expect(frame.locator("main > .section table.zhida-table")).to_be_visible()
             shot(page, "sources_03_docx_citation_viewer")
+
+            # the chunk browser lists a document's chunks in order; its search box narrows them
+            page.get_by_role("tab", name="文档").click()
+            page.locator("#chunk-doc input").click()
+            page.get_by_role("option", name="民法典.pdf", exact=False).click()
+            rows = page.locator("#chunk-list tr.zhida-chunk")
+            expect(rows.first).to_be_visible()
+            n_all = rows.count()
+            assert n_all >= 5, n_all
+            expect(page.locator("#chunk-list")).to_contain_text("第四十四条")
+            expect(page.locator("#chunk-list")).to_contain_text(f"{n_all} / {n_all}")
+            page.locator("#chunk-browser").scroll_into_view_if_needed()
+            shot(page, "sources_04_chunk_browser")
+            page.locator("#chunk-find textarea, #chunk-find input").first.fill("宣告死亡")
+            page.locator("#chunk-find textarea, #chunk-find input").first.press("Enter")
+            expect(page.locator("#chunk-list")).not_to_contain_text(f"{n_all} / {n_all}")
+            assert 0 < rows.count() < n_all
+            for text in rows.all_inner_texts():
+                assert "宣告死亡" in text
+
+            # retrieval test: ranked chunks with their dense/BM25/final scores and who found each
+            page.get_by_role("tab", name="检索测试").click()
+            page.locator("#rt-query textarea, #rt-query input").first.fill("财产代管人的职责")
+            page.click("#rt-run")
+            hits = page.locator("#rt-results tr.zhida-hit")
+            expect(hits.first).to_be_visible()
+            first = hits.first.inner_text()
+            assert "向量" in first or "BM25" in first, first
+            cells = hits.first.locator("td")
+            assert float(cells.nth(1).inner_text()) > 0  # the final score
+            assert cells.nth(2).inner_text().strip() or cells.nth(3).inner_text().strip()  # dense or BM25
+            shot(page, "sources_05_retrieval_test")
+            hits.first.locator("a.zhida-open").click()
+            expect(frame.locator("header")).to_be_visible()
         finally:
             browser.close()
+
 
