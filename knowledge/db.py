@@ -330,3 +330,13 @@ def document_chunks(conn: sqlite3.Connection, doc_id: int, section_index: int | 
         q += " AND c.section_index=?"
         args.append(section_index)
     return [_stored_chunk(r, parent) for r in conn.execute(q + " ORDER BY c.position", args)]
+
+
+def row_ids_of_documents(conn: sqlite3.Connection, doc_ids: Sequence[int]) -> tuple[list[int], list[int]]:
+    """(row ids of those documents' chunks, the doc ids this KB does not have)."""
+    ids = sorted({int(d) for d in doc_ids})
+    have = {int(r["id"]) for r in conn.execute(
+        f"SELECT id FROM documents WHERE id IN ({','.join('?' * len(ids))})", ids)} if ids else set()
+    rows = [int(r["row_id"]) for r in conn.execute(
+        f"SELECT row_id FROM chunks WHERE doc_id IN ({','.join('?' * len(ids))})", ids)] if ids else []
+    return rows, [d for d in ids if d not in have]

@@ -167,8 +167,9 @@ class Backend:
 
     # ---- retrieval and answers --------------------------------------------------------------
     @_translated
-    def search(self, name: str, query: str, *, k: int, mode: str, rerank: bool):
-        return self._open(name).search(query, k=k, mode=mode, rerank=rerank)
+    def search(self, name: str, query: str, *, k: int, mode: str, rerank: bool, documents=None):
+        scope = {"documents": list(documents)} if documents else {}  # chosen documents only (both retrievers)
+        return self._open(name).search(query, k=k, mode=mode, rerank=rerank, **scope)
 
     def _llm(self, name: str | None):
         from app.llms import load_llm

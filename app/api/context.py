@@ -21,6 +21,11 @@ from app.jobs import Job, JobRunner
 from app.journal import JobJournal
 
 UPLOADS = "uploads"
+
+
+def _scope(documents) -> dict[str, Any]:
+    """`documents` for the backend only when some are chosen (an empty list means the whole KB)."""
+    return {"documents": [str(d) for d in documents]} if documents else {}
 STAGING = ".incoming"
 
 
@@ -313,17 +318,18 @@ class AppContext:
         d = self.defaults()
         return {"k": int(k or d["k"]), "mode": mode or d["mode"], "rerank": d["rerank"] if rerank is None else bool(rerank)}
 
-    def search(self, name: str, query: str, *, k=None, mode=None, rerank=None) -> tuple[list[dict], dict]:
+    def search(self, name: str, query: str, *, k=None, mode=None, rerank=None,
+               documents=None) -> tuple[list[dict], dict]:
         self.require_kb(name)
         if not (query or "").strip():
             raise ApiError(400, "the query is empty", "bad_request")
         t0 = time.perf_counter()
-        chunks = self.backend.search(name, query, **self._query_args(k, mode, rerank))
+        chunks = self.backend.search(name, query, **self._query_args(k, mode, rerank), **_scope(documents))
         ms = (time.perf_counter() - t0) * 1000
         return [chunk_dict(c) for c in chunks], {"retrieve": round(ms, 2)}
 
     def chat_events(self, name: str, question: str, *, history: list[dict] | None = None, k=None, mode=None,
-                    rerank=None, llm: str | None = None) -> Iterator[dict[str, Any]]:
+                    rerank=None, llm: str | None = None, documents=None) -> Iterator[dict[str, Any]]:
         """Validates and retrieves now (so errors become HTTP statuses), then streams the answer.
 
         Yields {"type": "token", "text"} events, then one {"type": "done", "answer", "mode", "refused",
@@ -336,7 +342,7 @@ class AppContext:
             raise ApiError(400, f"unknown llm {llm!r}; choose one of {', '.join(self.llm_choices())}", "bad_request")
         args = self._query_args(k, mode, rerank)
         t0 = time.perf_counter()
-        chunks = self.backend.search(name, question, **args)
+        chunks = self.backend.search(name, question, **args, **_scope(documents))
         retrieve_ms = (time.perf_counter() - t0) * 1000
         stream = self.backend.answer_stream(question, chunks, history=list(history or []), llm=llm, kb=name)
         return self._events(stream, retrieve_ms)

@@ -196,3 +196,39 @@ def test_retrieval_test_results_carry_each_retrievers_scores(client, kb):  # noq
 
     page = hits_table(kb, hits, "en")
     assert page.count("<tr class='zhida-hit'>") == len(hits) and "zhida-open" in page
+
+
+def _doc_id(client, kb, name):  # noqa: F811
+    return next(d["id"] for d in client.get(f"/api/kbs/{kb}/documents").json()["documents"] if d["name"] == name)
+
+
+def test_questions_limited_to_chosen_documents_in_both_retrievers(client, kb):  # noqa: F811
+    pdf, md = _doc_id(client, kb, "民法典.pdf"), _doc_id(client, kb, "制度.md")
+    q = "员工 带薪年假 财产代管人"
+    assert {c["name"] for c in search(client, kb, q, k=10)} == {"民法典.pdf", "制度.md"}
+    for mode in ("dense", "sparse", "hybrid"):
+        only = search(client, kb, q, k=10, mode=mode, documents=[md])
+        assert only and {c["name"] for c in only} == {"制度.md"}, mode
+    r = client.post(f"/api/kbs/{kb}/chat", json={"question": "带薪年假有几天？", "documents": [pdf]})
+    assert r.status_code == 200 and r.json()["citations"]
+    assert {c["name"] for c in r.json()["citations"]} == {"民法典.pdf"}
+    bad = client.post(f"/api/kbs/{kb}/search", json={"query": q, "documents": ["424242"]})
+    assert bad.status_code == 404 and "424242" in bad.json()["error"]["message"]
+
+
+def test_cli_doc_limits_search_and_ask(client, kb, zhida_home):  # noqa: F811
+    import json
+    import subprocess
+    import sys
+
+    env = dict(os.environ, ZHIDA_HOME=str(zhida_home), ZHIDA_EMBEDDING_MODEL="hashing")
+    run = lambda *a: subprocess.run([sys.executable, "-m", "app.cli", *a], env=env, capture_output=True,  # noqa: E731
+                                    text=True, cwd=Path(__file__).resolve().parents[2])
+    out = run("search", "员工 带薪年假 财产代管人", "--kb", kb, "--doc", "民法典.pdf", "--json", "-k", "10")
+    assert out.returncode == 0, out.stderr
+    assert {Path(r["source"]).name for r in json.loads(out.stdout)["results"]} == {"民法典.pdf"}
+    out = run("ask", "带薪年假有几天？", "--kb", kb, "--doc", "制度.md", "--json")
+    assert out.returncode == 0, out.stderr
+    assert {Path(c["source"]).name for c in json.loads(out.stdout)["citations"]} == {"制度.md"}
+    out = run("ask", "带薪年假有几天？", "--kb", kb, "--doc", "nope.pdf")
+    assert out.returncode != 0 and "no document 'nope.pdf'" in out.stderr and "Traceback" not in out.stderr
