@@ -42,7 +42,8 @@ class HybridRetriever:
             ranked["dense"] = (self.dense.search(qv, depth) if within is None
                                else self.dense.search_within(qv, depth, list(within)))
         if mode in ("sparse", "hybrid") and self.sparse is not None and len(self.sparse):
-            ranked["sparse"] = self.sparse.search(query, depth, self.tokenizer, within)
+            ranked["sparse"] = (self.sparse.search(query, depth, self.tokenizer) if within is None
+                                else self.sparse.search(query, depth, self.tokenizer, within))
         if mode == "hybrid":
             if fusion == "adaptive":
                 hits = adaptive_fusion(ranked)
