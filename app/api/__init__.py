@@ -8,7 +8,7 @@ from app.api.errors import install_error_handlers
 
 
 def create_api(ctx: AppContext) -> FastAPI:
-    from app.api import routes_chat, routes_kb, routes_sources
+    from app.api import routes_chat, routes_conversations, routes_kb, routes_sources
 
     app = FastAPI(
         title="Zhida (知答) API",
@@ -28,6 +28,7 @@ def create_api(ctx: AppContext) -> FastAPI:
     app.include_router(routes_kb.build_router(ctx))
     app.include_router(routes_chat.build_router(ctx))
     app.include_router(routes_sources.build_router(ctx))
+    app.include_router(routes_conversations.build_router(ctx))
 
     @app.on_event("startup")
     def _resume_jobs() -> None:
