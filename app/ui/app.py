@@ -14,6 +14,7 @@ import gradio as gr
 from app.api.context import AppContext
 from app.api.errors import ApiError
 from app.i18n import PREFIX, detect_lang, gradio_i18n, t
+from app.ui import conversations as conversations_ui
 from app.ui import explore, render, viewer
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
                                         elem_id="kb-select")
                     refresh_btn = gr.Button(i18n("refresh"), size="sm", scale=1, min_width=60)
                 kb_info = gr.Markdown(elem_id="kb-info")
+                convs = conversations_ui.build_panel(i18n)
                 with gr.Accordion(i18n("new_kb"), open=False, elem_id="new-kb") as new_kb_box:
                     new_name = gr.Textbox(label=i18n("kb_name"), elem_id="new-kb-name")
                     new_emb = gr.Textbox(label=i18n("embedding_model"), value=d["embedding_model"] or "")
@@ -78,6 +80,8 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
                                                   scale=6, lines=1, elem_id="question", show_label=False)
                             send_btn = gr.Button(i18n("send"), variant="primary", scale=1, min_width=80,
                                                  elem_id="send")
+                        scope = gr.Dropdown(label=i18n("scope"), info=i18n("scope_info"), multiselect=True,
+                                            choices=[], value=[], elem_id="scope")
                         clear_btn = gr.Button(i18n("clear"), size="sm", elem_id="clear")
                     with gr.Tab(i18n("tab_docs"), id="docs", elem_id="docs-tab"):
                         files = gr.File(label=i18n("upload"), file_count="multiple", elem_id="upload-files",
@@ -126,7 +130,7 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
             return (lg, gr.Dropdown(choices=names, value=current), info, docs, dd,
                     render.results_frame(None, lg), viewer.panel_html(lg))
 
-        demo.load(on_load, None, [lang, kb_dd, kb_info, docs_df, doc_dd, results_df, viewer_html])
+        loaded = demo.load(on_load, None, [lang, kb_dd, kb_info, docs_df, doc_dd, results_df, viewer_html])
 
         def on_refresh(name, lg):
             names = kb_names()
@@ -230,7 +234,7 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
         del_doc_btn.click(delete_doc, [kb_dd, doc_dd, lang], [notice, kb_info, docs_df, doc_dd])
 
         # ---- chat ------------------------------------------------------------------------
-        def respond(q, chat, hist, name, k, md, rr, model, lg):
+        def respond(q, chat, hist, name, k, md, rr, model, lg, docs=None):
             """One queued event per question (no extra round trip): echo it, then stream the answer."""
             q = (q or "").strip()
             chat = list(chat or [])
@@ -246,7 +250,8 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
             yield "", chat, hist, gr.skip()
             text = ""
             try:
-                events = ctx.chat_events(name, q, history=hist, k=int(k), mode=md, rerank=bool(rr), llm=model or None)
+                events = ctx.chat_events(name, q, history=hist, k=int(k), mode=md, rerank=bool(rr), llm=model or None,
+                                         documents=list(docs or []) or None)
                 for ev in events:
                     if ev["type"] == "token":
                         text += ev["text"]
@@ -262,8 +267,12 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
                 chat[-1] = {"role": "assistant", "content": _err(exc, lg)}
                 yield gr.skip(), chat, hist, gr.skip()
 
-        for trigger in (send_btn.click, question.submit):
-            trigger(respond, [question, chatbot, history, kb_dd, topk, mode, rerank, llm, lang],
-                    [question, chatbot, history, mode_md], show_progress="minimal", concurrency_limit=8)
+        answered = [trigger(respond, [question, chatbot, history, kb_dd, topk, mode, rerank, llm, lang, scope],
+                            [question, chatbot, history, mode_md], show_progress="minimal", concurrency_limit=8)
+                    for trigger in (send_btn.click, question.submit)]
         clear_btn.click(lambda: ([], [], ""), None, [chatbot, history, mode_md], queue=False)
+        explore.bind_document_choices(ctx, scope, kb_dd, docs_df, multiselect=True)
+        conversations_ui.wire(ctx, convs, answer_events=answered, kb_dd=kb_dd, chatbot=chatbot, history=history,
+                              lang=lang, mode_md=mode_md, load_event=loaded, clear_event=clear_btn.click,
+                              kb_outputs=[kb_info, docs_df, doc_dd], kb_view=kb_view)
     return demo, tables

@@ -93,6 +93,32 @@ def document_chunks(ctx, kb: str, doc_id: str, query: str = "") -> tuple[list[di
     return shown, len(rows)
 
 
+def bind_document_choices(ctx, dropdown, kb_dd, docs_df, multiselect: bool = False) -> None:
+    """Keep a document dropdown's choices those of the chosen KB (documents with chunks). It follows the
+    KB and the documents table, and re-reads them when opened (a Dataframe set by the page's load event
+    fires no change event)."""
+
+    def choices(name, current=None):
+        empty = [] if multiselect else None
+        if not name:
+            return gr.Dropdown(choices=[], value=empty)
+        try:
+            docs = [d for d in ctx.documents(name) if d.get("chunks")]
+        except Exception:
+            return gr.Dropdown(choices=[], value=empty)
+        ids = {str(d["id"]) for d in docs}
+        if multiselect:
+            value = [v for v in (current or []) if v in ids]
+        else:
+            value = current if current in ids else None
+        return gr.Dropdown(choices=[(f"{d.get('name', '')}  ·  {d.get('chunks')}", str(d["id"])) for d in docs],
+                           value=value)
+
+    kb_dd.change(lambda name: choices(name), [kb_dd], [dropdown], show_progress="hidden")
+    docs_df.change(choices, [kb_dd, dropdown], [dropdown], show_progress="hidden")
+    dropdown.focus(choices, [kb_dd, dropdown], [dropdown], show_progress="hidden")
+
+
 def build_chunk_browser(ctx, kb_dd, lang, docs_df, i18n) -> None:
     """Inside the Documents tab: pick a document, see its chunks; a search box keeps the matching ones."""
     with gr.Accordion(i18n("chunk_browser"), open=True, elem_id="chunk-browser"):
@@ -100,17 +126,6 @@ def build_chunk_browser(ctx, kb_dd, lang, docs_df, i18n) -> None:
             doc = gr.Dropdown(label=i18n("chunk_doc"), choices=[], value=None, scale=3, elem_id="chunk-doc")
             find = gr.Textbox(label=i18n("chunk_find"), scale=2, elem_id="chunk-find")
         out = gr.HTML(elem_id="chunk-list")
-
-    def choices(name, current=None):
-        if not name:
-            return gr.Dropdown(choices=[], value=None)
-        try:
-            docs = [d for d in ctx.documents(name) if d.get("chunks")]
-        except Exception:
-            return gr.Dropdown(choices=[], value=None)
-        ids = {str(d["id"]) for d in docs}
-        return gr.Dropdown(choices=[(f"{d.get('name', '')}  ·  {d.get('chunks')}", str(d["id"])) for d in docs],
-                           value=current if current in ids else None)
 
     def show(name, doc_id, q, lg):
         if not name or not doc_id:
@@ -121,11 +136,7 @@ def build_chunk_browser(ctx, kb_dd, lang, docs_df, i18n) -> None:
             return _error(exc, lg)
         return chunks_table(name, chunks, lg, total)
 
-    # the list follows the KB and its documents; opening it re-reads them (a Dataframe set by the page's
-    # load event fires no change event)
-    kb_dd.change(choices, [kb_dd], [doc], show_progress="hidden")
-    docs_df.change(choices, [kb_dd, doc], [doc], show_progress="hidden")
-    doc.focus(choices, [kb_dd, doc], [doc], show_progress="hidden")
+    bind_document_choices(ctx, doc, kb_dd, docs_df)
     doc.change(show, [kb_dd, doc, find, lang], [out], show_progress="hidden")
     find.submit(show, [kb_dd, doc, find, lang], [out], show_progress="hidden")
     find.change(show, [kb_dd, doc, find, lang], [out], show_progress="hidden", trigger_mode="always_last")
