@@ -162,8 +162,9 @@ class Backend:
         self._open(name).delete_document(doc_id)
 
     @_translated
-    def ingest(self, name: str, paths: list[Path], *, progress: Callable | None = None, rebuild: bool = False):
-        return self._open(name).ingest([str(p) for p in paths], progress=progress, rebuild=rebuild)
+    def ingest(self, name: str, paths: list[Path], *, progress: Callable | None = None, rebuild: bool = False,
+               password: str | None = None):
+        return self._open(name).ingest([str(p) for p in paths], progress=progress, rebuild=rebuild, password=password)
 
     # ---- retrieval and answers --------------------------------------------------------------
     @_translated

@@ -86,6 +86,8 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
                     with gr.Tab(i18n("tab_docs"), id="docs", elem_id="docs-tab"):
                         files = gr.File(label=i18n("upload"), file_count="multiple", elem_id="upload-files",
                                         file_types=ctx.supported_suffixes(), type="filepath")
+                        pdf_password = gr.Textbox(label=i18n("pdf_password"), info=i18n("pdf_password_info"),
+                                                  type="password", elem_id="upload-password", max_length=1024)
                         upload_btn = gr.Button(i18n("upload_btn"), variant="primary", elem_id="upload-btn")
                         job_md = gr.Markdown(elem_id="job-status")
                         results_df = gr.Dataframe(label=i18n("results"), interactive=False, wrap=True,
@@ -181,19 +183,20 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
                           [confirm_box, notice, kb_dd, kb_info, docs_df, doc_dd, chatbot, history])
 
         # ---- documents: upload, folder ingest, poll, delete ------------------------------
-        def start_upload(name, paths, lg):
+        def start_upload(name, paths, lg, password=""):
             if not name:
                 return "", t("pick_kb", lg), gr.skip(), gr.Timer(active=False), gr.skip()
             if not paths:
                 return "", t("no_files", lg), gr.skip(), gr.Timer(active=False), gr.skip()
             try:
-                job = ctx.start_upload_job_from_paths(name, paths if isinstance(paths, list) else [paths])
+                job = ctx.start_upload_job_from_paths(name, paths if isinstance(paths, list) else [paths],
+                                                      password=(password or "").strip() or None)
             except Exception as exc:
                 return "", _err(exc, lg), gr.skip(), gr.Timer(active=False), gr.skip()
             snap = job.to_dict()
             return job.id, render.job_status(snap, lg), render.results_frame(snap, lg), gr.Timer(active=True), None
 
-        upload_btn.click(start_upload, [kb_dd, files, lang], [job_id, job_md, results_df, timer, files])
+        upload_btn.click(start_upload, [kb_dd, files, lang, pdf_password], [job_id, job_md, results_df, timer, files])
 
         def start_folder(name, path, lg):
             if not name:

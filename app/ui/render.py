@@ -10,12 +10,29 @@ import pandas as pd
 from app.i18n import status_label, t
 
 
+_REASON_KINDS = ("unsupported", "corrupt", "empty", "too_large", "undecodable", "lost")
+
+
+def reason_text(f: dict[str, Any], lang: str) -> str:
+    """A file's failure reason in the user's language (the loader's English detail kept where it names
+    something: a suffix, a parser message), then its warnings (OCR missing, pages recovered ...)."""
+    reason, kind = str(f.get("reason") or ""), str(f.get("error_kind") or "")
+    if kind == "encrypted":  # the loader's hint names the CLI flag; the web form has a field for it
+        reason = t("reason_wrong_password" if "wrong password" in reason else "reason_encrypted", lang)
+    elif lang == "zh" and kind in _REASON_KINDS and reason:
+        reason = f"{t('reason_' + kind, lang)}（{reason}）"
+    warnings = [str(w) for w in f.get("warnings") or [] if w]
+    if warnings:
+        reason = (reason + " " if reason else "") + "⚠ " + "; ".join(warnings)
+    return reason
+
+
 def results_frame(job: dict[str, Any] | None, lang: str) -> pd.DataFrame:
     cols = [t("col_file", lang), t("col_status", lang), t("col_chunks", lang), t("col_reason", lang)]
     rows = []
     for f in (job or {}).get("files") or []:
         rows.append([f.get("name") or f.get("path", ""), status_label(f.get("status", ""), lang),
-                     int(f.get("chunks") or 0), f.get("reason") or ""])
+                     int(f.get("chunks") or 0), reason_text(f, lang)])
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -39,7 +56,14 @@ def job_status(job: dict[str, Any] | None, lang: str) -> str:
     if status == "running":
         current = job.get("current") or ""
         if job.get("total"):
-            return "⟳ " + t("job_running", lang, done=job.get("processed", 0), total=job["total"], current=current)
+            line = "⟳ " + t("job_running", lang, done=job.get("processed", 0), total=job["total"], current=current)
+            done, started = int(job.get("processed") or 0), job.get("started")
+            if started and 0 < done < int(job["total"]):  # files so far -> the rest at the same pace
+                import time
+
+                elapsed = max(0.0, time.time() - float(started))
+                line += " · " + t("job_eta", lang, elapsed=elapsed, eta=elapsed / done * (int(job["total"]) - done))
+            return line
         return "⟳ " + t("job_running_n", lang, current=current)
     if status == "failed":
         return "✖ " + t("job_failed", lang, error=job.get("error") or "?")

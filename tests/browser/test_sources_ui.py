@@ -176,6 +176,20 @@ def test_citation_opens_the_viewer_on_its_highlighted_page(server, tmp_path):
             shot(page, "sources_05_retrieval_test")
             hits.first.locator("a.zhida-open").click()
             expect(frame.locator("header")).to_be_visible()
+
+            # the upload form's password field opens the encrypted sample PDF
+            locked = SHARED / "bad_encrypted_password_test.pdf"
+            page.get_by_role("tab", name="文档").click()
+            page.set_input_files("#upload-files input[type=file]", [str(locked)])
+            expect(page.locator("#upload-files tr", has_text="bad_encrypted")).to_have_count(1)
+            page.locator("#upload-password input").fill("test")
+            page.click("#upload-btn")
+            expect(page.locator("#job-status")).to_contain_text("完成", timeout=60_000)
+            row = page.locator("#job-results [role=row]", has_text="bad_encrypted_password_test.pdf").first
+            expect(row).to_contain_text("新增")
+            expect(page.locator("#documents")).to_contain_text("bad_encrypted_password_test.pdf")
+            page.locator("#job-results").scroll_into_view_if_needed()
+            shot(page, "sources_08_encrypted_pdf_with_password")
         finally:
             browser.close()
 
