@@ -92,6 +92,29 @@ def test_citation_opens_the_viewer_on_its_highlighted_page(server, tmp_path):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
         try:
+            # /docs and /redoc render with no network: every request off this server is refused
+            ctx = browser.new_context(locale="en-US", viewport={"width": 1300, "height": 900})
+            outside: list[str] = []
+
+            def only_local(route):
+                if route.request.url.startswith(server):
+                    return route.continue_()
+                outside.append(route.request.url)
+                return route.abort()
+
+            ctx.route("**/*", only_local)
+            docs = ctx.new_page()
+            docs.goto(server + "/docs")
+            expect(docs.locator(".swagger-ui .info .title")).to_contain_text("Zhida", timeout=30_000)
+            expect(docs.locator(".opblock-summary-path", has_text="/api/kbs/{name}/chunks/{chunk_id}/source")
+                   ).to_be_visible()
+            docs.screenshot(path=str(shots / "docs_offline.png"))
+            shutil.copy(shots / "docs_offline.png", SCREENS / "sources_00_docs_offline.png")
+            docs.goto(server + "/redoc")
+            expect(docs.locator("h1", has_text="Zhida")).to_be_visible(timeout=30_000)
+            assert not [u for u in outside if "/docs" in u or "swagger" in u or "redoc" in u], outside
+            ctx.close()
+
             page = browser.new_context(locale="zh-CN", viewport={"width": 1500, "height": 1000}).new_page()
             page.set_default_timeout(30_000)
             page.goto(server + "/?kb=laws")
