@@ -40,6 +40,14 @@ def test_password_field_indexes_an_encrypted_pdf_and_a_bad_file_fails_alone(clie
     journal = zhida_home / "server" / "jobs.sqlite"
     assert journal.exists() and b'"password"' not in journal.read_bytes()  # ... nor written down
 
+    # its pages cannot be shown (the server keeps no password): the viewer says so and shows the text
+    doc = next(d for d in client.get("/api/kbs/up/documents").json()["documents"] if d["name"] == "locked.pdf")
+    cid = client.get(f"/api/kbs/up/documents/{doc['id']}/chunks").json()["chunks"][0]["chunk_id"]
+    src = client.get(f"/api/kbs/up/chunks/{cid}/source")
+    assert src.status_code == 409 and src.json()["error"]["type"] == "encrypted"
+    view = client.get(f"/api/kbs/up/chunks/{cid}/view", params={"lang": "en"})
+    assert view.status_code == 200 and "password-protected" in view.text and "<details open>" in view.text
+
     r = _post(client, [("another.pdf", pdf)], data={"password": "wrong"})  # same bytes as locked.pdf: a new name
     row = wait_job(client, r.json()["job_id"])["files"][0]
     assert row["status"] == "failed" and "wrong password" in row["reason"]
