@@ -44,7 +44,12 @@ def open_kb(ctx: Any, name: str):
 
     ctx.require_kb(name)
     try:
-        return ctx.backend.catalog.open(name)
+        catalog = getattr(getattr(ctx, "backend", None), "catalog", None)
+        if catalog is None:  # an adapter without one: the home's catalog (the same object services shares)
+            from app import services
+
+            catalog = services.catalog(ctx.settings)
+        return catalog.open(name)
     except Exception as exc:
         err = api_error(exc)
         if err is None:
