@@ -54,6 +54,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "reason_undecodable": ("无法识别文件的文字编码", "the file's text encoding cannot be recognised"),
     "reason_lost": ("上传的文件在索引前丢失，请重新上传", "the uploaded file was lost before it was indexed; upload it again"),
     "col_warnings": ("提示", "Warnings"),
+    "job_embedding": ("已向量化 {done}/{total} 个分块", "{done}/{total} chunks embedded"),
     "job_eta": ("已用 {elapsed:.0f} 秒，预计还需 {eta:.0f} 秒", "{elapsed:.0f}s so far, about {eta:.0f}s left"),
     "upload_btn": ("上传并建立索引", "Upload and index"),
     "folder": ("服务器上的文件夹路径", "Folder path on the server"),

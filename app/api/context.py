@@ -293,14 +293,9 @@ class AppContext:
 
     def _run_ingest(self, job: Job, name: str, paths: list[Path], names: dict[str, str], rebuild: bool = False,
                     extra_rows: list[dict] | None = None, password: str | None = None) -> None:
-        def progress(done: int | None = None, total: int | None = None, current: str = "") -> None:
-            changes: dict[str, Any] = {}
-            if done is not None:
-                changes["processed"] = done
-            if total:
-                changes["total"] = total
-            changes["current"] = Path(str(current)).name if current else ""
-            self.jobs.update(job, **changes)
+        from app.ingest_progress import JobProgress
+
+        progress = JobProgress(lambda **changes: self.jobs.update(job, **changes), lambda: job.meta)
 
         report = self.backend.ingest(name, paths, progress=progress, rebuild=rebuild,
                                      **({"password": password} if password else {}))

@@ -55,6 +55,9 @@ def job_status(job: dict[str, Any] | None, lang: str) -> str:
         return "… " + t("job_queued", lang)
     if status == "running":
         current = job.get("current") or ""
+        emb = (job.get("meta") or {}).get("embedding") or {}
+        if emb.get("total"):
+            current += " · " + t("job_embedding", lang, done=emb.get("done", 0), total=emb["total"])
         if job.get("total"):
             line = "⟳ " + t("job_running", lang, done=job.get("processed", 0), total=job["total"], current=current)
             done, started = int(job.get("processed") or 0), job.get("started")

@@ -71,3 +71,19 @@ def test_failure_reasons_are_in_the_users_language_with_warnings():
     running = {"status": "running", "processed": 2, "total": 5, "current": "b.pdf", "started": time.time() - 10}
     line = job_status(running, "en")
     assert "2/5" in line and "about 15s left" in line
+
+
+def test_a_big_file_reports_chunks_embedded_while_it_runs(client):  # noqa: F811
+    """One file of ~400 chunks: the job's meta counts its embedded chunks (what the UI shows)."""
+    from app.ui.render import job_status
+
+    assert client.post("/api/kbs", json={"name": "big", "chunk_size": 60, "chunk_overlap": 0}).status_code == 201
+    text = "\n\n".join(f"第{i}段：员工每年享有十五天带薪年假，未休完的可以顺延到下一年。" for i in range(420))
+    r = client.post("/api/kbs/big/documents", files=[("files", ("big.txt", text.encode(), "text/plain"))])
+    job = wait_job(client, r.json()["job_id"])
+    chunks = job["files"][0]["chunks"]
+    assert chunks > 256, chunks
+    assert job["meta"]["embedding"] == {"done": chunks, "total": chunks, "file": "big.txt"}
+    running = {**job, "status": "running", "processed": 0, "total": 1, "current": "big.txt",
+               "meta": {"embedding": {"done": 128, "total": chunks}}}
+    assert f"128/{chunks} chunks embedded" in job_status(running, "en")
