@@ -232,3 +232,31 @@ def test_cli_doc_limits_search_and_ask(client, kb, zhida_home):  # noqa: F811
     assert {Path(c["source"]).name for c in json.loads(out.stdout)["citations"]} == {"制度.md"}
     out = run("ask", "带薪年假有几天？", "--kb", kb, "--doc", "nope.pdf")
     assert out.returncode != 0 and "no document 'nope.pdf'" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_every_text_format_opens_as_its_section_with_the_passage_marked(client, tmp_path):  # noqa: F811
+    import openpyxl
+    import pptx
+
+    wb = openpyxl.Workbook()
+    wb.active.append(["项目", "标准"])
+    wb.active.append(["住宿", "每晚五百元"])
+    wb.save(tmp_path / "t.xlsx")
+    deck = pptx.Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[1])
+    slide.shapes.title.text = "年假制度"
+    slide.placeholders[1].text = "员工每年享有十五天带薪年假。"
+    deck.save(tmp_path / "t.pptx")
+    files = [("t.txt", "员工每年享有十五天带薪年假。\n\n报销需在三十天内提交。".encode()),
+             ("t.html", "<html><body><h1>制度</h1><p>员工每年享有十五天带薪年假 &lt;b&gt;。</p></body></html>".encode()),
+             ("t.csv", "项目,标准\n住宿,每晚五百元\n".encode()),
+             ("t.xlsx", (tmp_path / "t.xlsx").read_bytes()), ("t.pptx", (tmp_path / "t.pptx").read_bytes())]
+    assert client.post("/api/kbs", json={"name": "fmt"}).status_code == 201
+    r = upload(client, "fmt", files)
+    job = wait_job(client, r.json()["job_id"])
+    assert job["summary"]["failed"] == 0, job
+    for d in client.get("/api/kbs/fmt/documents").json()["documents"]:
+        first = client.get(f"/api/kbs/fmt/documents/{d['id']}/chunks").json()["chunks"][0]
+        src = client.get(f"/api/kbs/fmt/chunks/{first['chunk_id']}/source")
+        assert src.status_code == 200 and src.headers["content-type"].startswith("text/html"), d["name"]
+        assert "<mark>" in src.text and "<script" not in src.text, (d["name"], src.text[:300])
