@@ -25,7 +25,8 @@ from typing import Sequence
 PIECE = 10  # characters (spaces removed) per matched piece of a passage
 MAX_ZOOM = 3.0
 MIN_ZOOM = 0.5
-MAX_SIDE_PX = 4000  # a poster-size page is scaled down to this many pixels on its long side
+MAX_SIDE_PX = 4000
+SECTION_WINDOW = 20_000  # characters of the section shown on each side of the passage  # a poster-size page is scaled down to this many pixels on its long side
 
 _TABLE_SEP = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
 _NOT_ON_PAGE = re.compile(r"[|]|-{3,}|\s+")
@@ -117,7 +118,8 @@ def section_from_chunks(chunk: dict, section_chunks: Sequence[dict]) -> SectionV
     a gap the chunker skipped, only ever whitespace, becomes line breaks), with the chunk's own span."""
     start, end = chunk.get("char_start") or 0, chunk.get("char_end") or 0
     spans = [(c.get("char_start") or 0, c.get("char_end") or 0, own_span(c)) for c in section_chunks]
-    spans = [s for s in spans if s[1] > s[0]]
+    # a huge section (a 100 MB log is one section) is shown around the passage only
+    spans = [s for s in spans if s[1] > s[0] and s[1] > start - SECTION_WINDOW and s[0] < end + SECTION_WINDOW]
     if end <= start or not spans:  # a KB without spans: the passage alone, all marked
         text = chunk.get("text") or ""
         return SectionView(text, (0, len(text)))

@@ -260,3 +260,12 @@ def test_every_text_format_opens_as_its_section_with_the_passage_marked(client, 
         src = client.get(f"/api/kbs/fmt/chunks/{first['chunk_id']}/source")
         assert src.status_code == 200 and src.headers["content-type"].startswith("text/html"), d["name"]
         assert "<mark>" in src.text and "<script" not in src.text, (d["name"], src.text[:300])
+
+
+def test_a_huge_section_is_shown_around_the_passage_only():
+    from app.sources import SECTION_WINDOW, section_from_chunks
+
+    chunks = [{"text": f"{i:05d}" * 20, "char_start": i * 100, "char_end": i * 100 + 100} for i in range(10_000)]
+    view = section_from_chunks(chunks[5000], chunks)
+    assert len(view.text) <= 2 * SECTION_WINDOW + 200
+    assert view.text[view.mark[0]:view.mark[1]] == chunks[5000]["text"]
