@@ -101,7 +101,7 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
                             doc_dd = gr.Dropdown(label=i18n("doc_pick"), choices=[], scale=4)
                             del_doc_btn = gr.Button(i18n("delete_doc"), variant="stop", scale=1)
                         explore.build_chunk_browser(ctx, kb_dd, lang, docs_df, i18n)
-                    explore.build_retrieval_tab(ctx, kb_dd, lang, i18n, MODES, d)
+                    explore.build_retrieval_tab(ctx, kb_dd, lang, i18n, MODES, d, scope=scope)
             with gr.Column(scale=3, min_width=420, elem_id=viewer.PANEL_ID):  # shown by a citation's link
                 viewer_html = gr.HTML(viewer.panel_html("en"), elem_id="viewer-panel")
         timer = gr.Timer(0.7, active=False)

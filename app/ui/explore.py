@@ -143,7 +143,8 @@ def build_chunk_browser(ctx, kb_dd, lang, docs_df, i18n) -> None:
 
 
 def build_retrieval_tab(ctx, kb_dd, lang, i18n, modes: list[str], defaults: dict[str, Any], scope=None) -> None:
-    """A tab for testing retrieval: query, mode, k, rerank -> the ranked chunks with their scores."""
+    """A tab for testing retrieval: query, mode, k, rerank -> the ranked chunks with their scores; `scope`
+    (the chat's document multi-select) limits it the same way."""
     import time
 
     with gr.Tab(i18n("tab_retrieval"), id="retrieval", elem_id="retrieval-tab"):
