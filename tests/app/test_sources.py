@@ -269,3 +269,20 @@ def test_a_huge_section_is_shown_around_the_passage_only():
     view = section_from_chunks(chunks[5000], chunks)
     assert len(view.text) <= 2 * SECTION_WINDOW + 200
     assert view.text[view.mark[0]:view.mark[1]] == chunks[5000]["text"]
+
+
+def test_a_passage_across_a_page_break_highlights_its_part_on_each_page(tmp_path):
+    import pymupdf
+
+    from app.sources import render_pdf_page
+
+    first = "员工每年享有十五天带薪年假，未休完的年假可以顺延到下一年，但最多顺延五天。"
+    second = "顺延的年假必须在次年三月底之前休完，逾期作废，公司不予折算工资。"
+    doc = pymupdf.open()
+    for text in (first, second):
+        doc.new_page().insert_textbox(pymupdf.Rect(50, 700, 550, 800), text, fontname="china-s", fontsize=11)
+    doc.save(str(tmp_path / "break.pdf"))
+    passage = first + second
+    one, two = (render_pdf_page(tmp_path / "break.pdf", p, passage) for p in (1, 2))
+    assert 0.35 < one.coverage < 0.65 and 0.35 < two.coverage < 0.65, (one.coverage, two.coverage)
+    assert one.rects and two.rects and one.pages == 2
