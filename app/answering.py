@@ -61,7 +61,7 @@ class Answer:
     def to_json(self) -> dict[str, Any]:
         """The `zhida ask --json` shape (other tools read it; keep it exactly)."""
         return {"answer": self.text, "mode": self.mode, "refused": self.refused,
-                "citations": [{"n": c.n, "source": c.source, "page": c.page, "heading": c.heading, "text": c.text,
+                "citations": [{"n": c.n, "chunk_id": c.chunk_id, "source": c.source, "page": c.page, "heading": c.heading, "text": c.text,
                                "score": c.score} for c in self.citations],
                 "timings_ms": self.timings_ms}
 

@@ -12,11 +12,13 @@ from app.answering import Event, answer_stream, rewrite_query
 
 
 def ask_stream(kb, question: str, settings: dict, llm, *, history: Sequence[dict] = (), k: int | None = None,
-               mode: str | None = None, rerank: bool | None = None) -> Iterator[Event]:
-    """Events of one grounded answer over `kb` (token..., then done; error events in between)."""
+               mode: str | None = None, rerank: bool | None = None,
+               documents: Sequence[int] | None = None) -> Iterator[Event]:
+    """Events of one grounded answer over `kb` (token..., then done; error events in between);
+    `documents` (ids) limits the question to those documents."""
     query = rewrite_query(question, history, llm, int(settings["answer"].get("max_history_turns", 6)))
     t0 = time.perf_counter()
-    chunks = kb.search(query, k=k, mode=mode, rerank=rerank)
+    chunks = kb.search(query, k=k, mode=mode, rerank=rerank, **({"documents": list(documents)} if documents else {}))
     # the knowledge base reranks inside search, so its time is part of "retrieve"; "rerank" stays 0
     timings = {"retrieve": round((time.perf_counter() - t0) * 1000, 2), "rerank": 0.0}
     yield from answer_stream(question, chunks, llm=llm, history=history, settings=settings, timings=timings,

@@ -8,6 +8,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import faiss
 import numpy as np
@@ -34,6 +35,7 @@ class DenseIndex:
         self.dim = dim
         self.settings = settings
         self._search_index = index
+        self._present: set[int] | None = None  # ids in the index, for search_within (built on first use)
         self._set_ef()
         if settings.use_gpu or (settings.use_gpu is None and _gpu_available()):
             self._to_gpu()
@@ -100,6 +102,22 @@ class DenseIndex:
     def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """Top-k (id, inner product) for one query vector."""
         return self.search_many(np.asarray(query, dtype=np.float32).reshape(1, -1), k)[0]
+
+    def search_within(self, query: np.ndarray, k: int, ids: Sequence[int]) -> list[tuple[int, float]]:
+        """Top-k among `ids` only (a question limited to some documents): exact inner products over those
+        vectors, so a small subset is never starved by a top-k taken over the whole index first."""
+        if len(self) == 0:
+            return []
+        present = self._present
+        if present is None:  # ids in the index (a snapshot may predate the newest rows)
+            present = self._present = set(faiss.vector_to_array(self.cpu_index.id_map).tolist())
+        ids = np.asarray(sorted({int(i) for i in ids} & present), dtype=np.int64)
+        if ids.size == 0:
+            return []
+        vecs = np.vstack([self.cpu_index.reconstruct(int(i)) for i in ids]).astype(np.float32)
+        s = vecs @ np.asarray(query, dtype=np.float32).reshape(-1)
+        order = np.lexsort((ids, -s))[:k]
+        return [(int(ids[i]), float(s[i])) for i in order]
 
     def search_many(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
         if len(self) == 0:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Callable, Sequence
+from typing import Callable, Collection, Sequence
 
 import numpy as np
 
@@ -29,7 +29,8 @@ class HybridRetriever:
 
     def search(self, query: str, *, k: int = 5, mode: str = "hybrid", candidates: int = 50, fusion: str = "adaptive",
                rrf_k: int = 60, dense_weight: float = 0.5, rerank: bool = False, rerank_top_n: int = 20,
-               query_vector: np.ndarray | None = None) -> list[Hit]:
+               query_vector: np.ndarray | None = None, within: Collection[int] | None = None) -> list[Hit]:
+        """Ranked hits; `within` (row ids) limits both retrievers to those rows (chosen documents)."""
         if mode not in MODES:
             raise ValueError(f"unknown retrieval mode {mode!r}; choose one of {', '.join(MODES)}")
         if fusion not in FUSIONS:
@@ -39,9 +40,11 @@ class HybridRetriever:
         qv = None
         if mode in ("dense", "hybrid") and self.dense is not None and len(self.dense):
             qv = query_vector if query_vector is not None else self.embedder.embed_query(query)
-            ranked["dense"] = self.dense.search(qv, depth)
+            ranked["dense"] = (self.dense.search(qv, depth) if within is None
+                               else self.dense.search_within(qv, depth, list(within)))
         if mode in ("sparse", "hybrid") and self.sparse is not None and len(self.sparse):
-            ranked["sparse"] = self.sparse.search(query, depth, self.tokenizer)
+            ranked["sparse"] = (self.sparse.search(query, depth, self.tokenizer) if within is None
+                                else self.sparse.search(query, depth, self.tokenizer, within))
         if mode == "hybrid":
             if fusion == "adaptive":
                 hits = adaptive_fusion(ranked, dense_confidence=self._dense_confidence(qv, ranked.get("dense")))

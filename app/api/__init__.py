@@ -2,21 +2,25 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from app.api.context import AppContext
 from app.api.errors import install_error_handlers
 
 
 def create_api(ctx: AppContext) -> FastAPI:
-    from app.api import routes_chat, routes_embeddings, routes_kb
+    from app.api import routes_chat, routes_conversations, routes_embeddings, routes_kb, routes_sources
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from this server (FastAPI's own pages fetch them from
+    # a CDN, which a machine without internet never reaches: the page stayed blank)
+    app: FastAPI = FastAPIOffline(
         title="Zhida (知答) API",
         version="1",
         description="Local knowledge-base Q&A. Errors are `{\"error\": {\"message\", \"type\"}}`. When the server "
                     "has an access token, send `Authorization: Bearer <token>` or `X-Zhida-Token`.",
         docs_url="/docs",
-        redoc_url=None,
+        redoc_url="/redoc",
+        static_url="/api-docs-static",
     )
     app.state.zhida = ctx
     install_error_handlers(app)
@@ -29,6 +33,8 @@ def create_api(ctx: AppContext) -> FastAPI:
     app.include_router(routes_chat.build_router(ctx))
     app.include_router(routes_embeddings.build_router(ctx.settings))
     _mount_mcp(app, ctx)
+    app.include_router(routes_sources.build_router(ctx))
+    app.include_router(routes_conversations.build_router(ctx))
 
     @app.on_event("startup")
     def _resume_jobs() -> None:

@@ -162,13 +162,15 @@ class Backend:
         self._open(name).delete_document(doc_id)
 
     @_translated
-    def ingest(self, name: str, paths: list[Path], *, progress: Callable | None = None, rebuild: bool = False):
-        return self._open(name).ingest([str(p) for p in paths], progress=progress, rebuild=rebuild)
+    def ingest(self, name: str, paths: list[Path], *, progress: Callable | None = None, rebuild: bool = False,
+               password: str | None = None):
+        return self._open(name).ingest([str(p) for p in paths], progress=progress, rebuild=rebuild, password=password)
 
     # ---- retrieval and answers --------------------------------------------------------------
     @_translated
-    def search(self, name: str, query: str, *, k: int, mode: str, rerank: bool):
-        return self._open(name).search(query, k=k, mode=mode, rerank=rerank)
+    def search(self, name: str, query: str, *, k: int, mode: str, rerank: bool, documents=None):
+        scope = {"documents": list(documents)} if documents else {}  # chosen documents only (both retrievers)
+        return self._open(name).search(query, k=k, mode=mode, rerank=rerank, **scope)
 
     def _llm(self, name: str | None):
         from app.llms import load_llm

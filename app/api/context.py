@@ -21,6 +21,11 @@ from app.jobs import Job, JobRunner
 from app.journal import JobJournal
 
 UPLOADS = "uploads"
+
+
+def _scope(documents) -> dict[str, Any]:
+    """`documents` for the backend only when some are chosen (an empty list means the whole KB)."""
+    return {"documents": [str(d) for d in documents]} if documents else {}
 STAGING = ".incoming"
 
 
@@ -168,15 +173,18 @@ class AppContext:
         return {"deleted": str(doc["id"]), "name": doc.get("name")}
 
     # ---- ingest jobs -------------------------------------------------------------------
-    def start_upload_job(self, name: str, saved: list[SavedUpload], rejected: list[dict] | None = None) -> Job:
-        """Journal the accepted files (app.journal), then queue their ingest; the caller answers 202."""
+    def start_upload_job(self, name: str, saved: list[SavedUpload], rejected: list[dict] | None = None,
+                         password: str | None = None) -> Job:
+        """Journal the accepted files (app.journal), then queue their ingest; the caller answers 202.
+        The password is not journaled: a job resumed after a restart reports an encrypted PDF as such."""
         files = [{"name": s.name, "original": s.original_name, "staged": str(s.path)} for s in saved]
         params = {"files": files, "rejected": list(rejected or [])}
         job_id = self.jobs.new_id()
         self.journal.accepted(job_id, name, "upload", params)
-        return self._submit(job_id, name, "upload", params)
+        return self._submit(job_id, name, "upload", params, password=password)
 
-    def _submit(self, job_id: str, name: str, kind: str, params: dict[str, Any], resumed: bool = False) -> Job:
+    def _submit(self, job_id: str, name: str, kind: str, params: dict[str, Any], resumed: bool = False,
+                password: str | None = None) -> Job:
         """Queue a journaled job (new, or resumed after a restart under the same id)."""
         extra = {"resumed": True} if resumed else {}
         if kind == "folder":
@@ -209,7 +217,7 @@ class AppContext:
                         continue
                     final.append(dest)  # moved now, or by the run a crash interrupted
                 if final:
-                    self._run_ingest(job, name, final, names, extra_rows=rejected + lost)
+                    self._run_ingest(job, name, final, names, extra_rows=rejected + lost, password=password)
                 else:
                     self.jobs.update(job, files=rejected + lost, summary={"failed": len(rejected + lost)})
             finally:
@@ -228,7 +236,7 @@ class AppContext:
         ids = {j["id"] for j in live}
         return live + [j for j in self.journal.finished_jobs(kb) if j.get("id") not in ids]
 
-    def start_upload_job_from_paths(self, name: str, paths: list[str]) -> Job:
+    def start_upload_job_from_paths(self, name: str, paths: list[str], password: str | None = None) -> Job:
         """The web UI's uploads (already on disk in Gradio's cache): same checks, same job."""
         from app.api.uploads import sanitize_filename, suffix_of
 
@@ -268,7 +276,7 @@ class AppContext:
             shutil.rmtree(staging, ignore_errors=True)
             if not rejected:
                 raise ApiError(400, "no files in the upload", "bad_request")
-        return self.start_upload_job(name, saved, rejected)
+        return self.start_upload_job(name, saved, rejected, password=password)
 
     def start_folder_job(self, name: str, path: str, *, rebuild: bool = False) -> Job:
         self.require_kb(name)
@@ -284,17 +292,13 @@ class AppContext:
         return self._submit(job_id, name, "folder", params)
 
     def _run_ingest(self, job: Job, name: str, paths: list[Path], names: dict[str, str], rebuild: bool = False,
-                    extra_rows: list[dict] | None = None) -> None:
-        def progress(done: int | None = None, total: int | None = None, current: str = "") -> None:
-            changes: dict[str, Any] = {}
-            if done is not None:
-                changes["processed"] = done
-            if total:
-                changes["total"] = total
-            changes["current"] = Path(str(current)).name if current else ""
-            self.jobs.update(job, **changes)
+                    extra_rows: list[dict] | None = None, password: str | None = None) -> None:
+        from app.ingest_progress import JobProgress
 
-        report = self.backend.ingest(name, paths, progress=progress, rebuild=rebuild)
+        progress = JobProgress(lambda **changes: self.jobs.update(job, **changes), lambda: job.meta)
+
+        report = self.backend.ingest(name, paths, progress=progress, rebuild=rebuild,
+                                     **({"password": password} if password else {}))
         files = []
         for f in report.files:
             shown = names.get(Path(f.path).name) or Path(str(f.path)).name
@@ -313,17 +317,18 @@ class AppContext:
         d = self.defaults()
         return {"k": int(k or d["k"]), "mode": mode or d["mode"], "rerank": d["rerank"] if rerank is None else bool(rerank)}
 
-    def search(self, name: str, query: str, *, k=None, mode=None, rerank=None) -> tuple[list[dict], dict]:
+    def search(self, name: str, query: str, *, k=None, mode=None, rerank=None,
+               documents=None) -> tuple[list[dict], dict]:
         self.require_kb(name)
         if not (query or "").strip():
             raise ApiError(400, "the query is empty", "bad_request")
         t0 = time.perf_counter()
-        chunks = self.backend.search(name, query, **self._query_args(k, mode, rerank))
+        chunks = self.backend.search(name, query, **self._query_args(k, mode, rerank), **_scope(documents))
         ms = (time.perf_counter() - t0) * 1000
         return [chunk_dict(c) for c in chunks], {"retrieve": round(ms, 2)}
 
     def chat_events(self, name: str, question: str, *, history: list[dict] | None = None, k=None, mode=None,
-                    rerank=None, llm: str | None = None) -> Iterator[dict[str, Any]]:
+                    rerank=None, llm: str | None = None, documents=None) -> Iterator[dict[str, Any]]:
         """Validates and retrieves now (so errors become HTTP statuses), then streams the answer.
 
         Yields {"type": "token", "text"} events, then one {"type": "done", "answer", "mode", "refused",
@@ -336,7 +341,7 @@ class AppContext:
             raise ApiError(400, f"unknown llm {llm!r}; choose one of {', '.join(self.llm_choices())}", "bad_request")
         args = self._query_args(k, mode, rerank)
         t0 = time.perf_counter()
-        chunks = self.backend.search(name, question, **args)
+        chunks = self.backend.search(name, question, **args, **_scope(documents))
         retrieve_ms = (time.perf_counter() - t0) * 1000
         stream = self.backend.answer_stream(question, chunks, history=list(history or []), llm=llm, kb=name)
         return self._events(stream, retrieve_ms)

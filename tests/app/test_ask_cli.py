@@ -33,7 +33,8 @@ def test_ask_json_has_the_documented_shape(env):
     assert set(data) == {"answer", "mode", "refused", "citations", "timings_ms"}
     assert data["mode"] == "extractive" and data["refused"] is False and "十天" in data["answer"]
     c = data["citations"][0]
-    assert set(c) == {"n", "source", "page", "heading", "text", "score"}
+    assert set(c) == {"n", "chunk_id", "source", "page", "heading", "text", "score"}
+    assert len(c["chunk_id"]) == 32  # what the source viewer opens: /api/kbs/hr/chunks/{chunk_id}/view
     assert c["n"] == 1 and c["source"].endswith("制度.md") and c["heading"] == "年假" and c["page"] is None
     assert {"retrieve", "generate", "total"} <= set(data["timings_ms"])
 
