@@ -13,13 +13,14 @@ from app.follow_up import rewrite_query
 
 
 def retrieve(kb, question: str, settings: dict, llm, *, history: Sequence[dict] = (), k: int | None = None,
-             mode: str | None = None, rerank: bool | None = None) -> tuple[str, list, dict[str, float]]:
+             mode: str | None = None, rerank: bool | None = None,
+             documents: Sequence[int] | None = None) -> tuple[str, list, dict[str, float]]:
     """(the standalone query, the passages it retrieved, timings): the follow-up rewritten with the
-    history (app.follow_up), then searched."""
+    history (app.follow_up), then searched; `documents` (ids) limits the search to those documents."""
     t0 = time.perf_counter()
     query = rewrite_query(question, history, llm, int((settings.get("answer") or {}).get("max_history_turns", 6)))
     t1 = time.perf_counter()
-    chunks = kb.search(query, k=k, mode=mode, rerank=rerank)
+    chunks = kb.search(query, k=k, mode=mode, rerank=rerank, **({"documents": list(documents)} if documents else {}))
     # the knowledge base reranks inside search, so its time is part of "retrieve"; "rerank" stays 0
     timings = {"rewrite": round((t1 - t0) * 1000, 2), "retrieve": round((time.perf_counter() - t1) * 1000, 2),
                "rerank": 0.0}
@@ -27,9 +28,12 @@ def retrieve(kb, question: str, settings: dict, llm, *, history: Sequence[dict] 
 
 
 def ask_stream(kb, question: str, settings: dict, llm, *, history: Sequence[dict] = (), k: int | None = None,
-               mode: str | None = None, rerank: bool | None = None) -> Iterator[Event]:
-    """Events of one grounded answer over `kb` (token..., then done; error events in between)."""
-    query, chunks, timings = retrieve(kb, question, settings, llm, history=history, k=k, mode=mode, rerank=rerank)
+               mode: str | None = None, rerank: bool | None = None,
+               documents: Sequence[int] | None = None) -> Iterator[Event]:
+    """Events of one grounded answer over `kb` (token..., then done; error events in between);
+    `documents` (ids) limits the question to those documents."""
+    query, chunks, timings = retrieve(kb, question, settings, llm, history=history, k=k, mode=mode, rerank=rerank,
+                                      documents=documents)
     yield from answer_stream(question, chunks, llm=llm, history=history, settings=settings, timings=timings,
                              query=query, known=kb.knows)
 

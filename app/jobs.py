@@ -126,9 +126,14 @@ class JobRunner:
             return [j for j in self._jobs.values() if kb is None or j.kb == kb]
 
     def busy(self, kb: str) -> bool:
-        """True while this process has a queued or running job for `kb`."""
+        """True while this process has a queued or running job for `kb`. A job that reads done is not
+        busy, though its worker may still be journaling it (a client that saw "done" and deleted a
+        document got 409 in that window)."""
         with self._lock:
-            return kb in self._busy or bool(self._pending.get(kb))
+            if self._pending.get(kb):
+                return True
+            return kb in self._busy and any(j.kb == kb and j.status not in (DONE, FAILED)
+                                            for j in self._jobs.values())
 
     def update(self, job: Job, **changes: Any) -> None:
         with self._lock:

@@ -56,12 +56,14 @@ def create_app(settings: dict[str, Any], *, token: str | None = None, ui: bool =
         import gradio as gr
 
         from app.ui.app import build_ui
+        from app.ui import explore, viewer
         from app.ui.render import CSS
 
         demo, i18n = build_ui(ctx)
         demo.queue(default_concurrency_limit=4)
         limits = ctx.upload_limits()
-        app = gr.mount_gradio_app(app, demo, path="/", i18n=i18n, css=CSS, footer_links=["api"],
+        app = gr.mount_gradio_app(app, demo, path="/", i18n=i18n, css=CSS + viewer.CSS + explore.CSS,
+                                  head=viewer.HEAD, footer_links=["api"],
                                   max_file_size=limits["max_bytes"], show_error=True)
     origins = (settings.get("server") or {}).get("cors_origins") or []
     if origins:

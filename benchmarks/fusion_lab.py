@@ -22,15 +22,33 @@ from app.evaluation import dedupe, load_dataset, mrr_at, passage_filename, recal
 DEPTH = 100
 
 
+def _confidence(idx, dense, query_vector) -> float | None:
+    """The dense confidence adaptive fusion computes for this query (retrieval.fusion.dense_confidence)."""
+    from retrieval.fusion import dense_confidence
+
+    sample = idx.dense.sample_vectors()
+    if not dense or sample is None:
+        return None
+    return dense_confidence(dense[0][1], sample @ query_vector)
+
+
 def ranked_lists(ds_dir: Path) -> dict:
     """{"queries": [{"gold": [...], "dense": [[pid, score]...], "sparse": [...]}]} for one set."""
     s = settings()
     with throwaway_catalog(s, [str(ds_dir.resolve())], fresh=False) as (cat, work):
         cache = work / "lists.json"
-        if cache.exists():
-            return json.loads(cache.read_text())
         if not cat.exists("eval"):
             raise SystemExit(f"run `zhida eval {ds_dir}` first: its cached KB is missing ({work})")
+        if cache.exists():
+            data = json.loads(cache.read_text())
+            if any("dense_confidence" not in q for q in data["queries"]):  # cached before it was recorded
+                kb = cat.open("eval")
+                idx = kb.refresh_indexes()
+                qv = kb.embedder().embed_queries([q["q"] for q in data["queries"]])
+                for q, v in zip(data["queries"], qv):
+                    q["dense_confidence"] = _confidence(idx, q["dense"], v)
+                cache.write_text(json.dumps(data, ensure_ascii=False))
+            return data
         ds = load_dataset(ds_dir)
         kb = cat.open("eval")
         idx = kb.refresh_indexes()
@@ -59,7 +77,7 @@ def ranked_lists(ds_dir: Path) -> dict:
             vecs = idx.dense.cpu_index.reconstruct_batch(np.asarray(union, dtype=np.int64))
             full = {str(i): [float(vec @ v), float(all_bm25[pos[i]])] for i, vec in zip(union, vecs)}
             out.append({"gold": list(q.gold_ids), "dense": dense, "sparse": sparse, "q": q.question,
-                        "sparse_upper": upper, "full": full})
+                        "sparse_upper": upper, "full": full, "dense_confidence": _confidence(idx, dense, v)})
         data = {"queries": out, "row2pid": {str(k): v for k, v in row2pid.items()}}
         cache.write_text(json.dumps(data, ensure_ascii=False))
         return data

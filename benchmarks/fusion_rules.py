@@ -104,10 +104,30 @@ def margin_gate(lo=0.15, hi=0.5, m0=0.3, t=0.08, depth=50):
 
 
 def product_adaptive(l, q):
-    """retrieval.fusion.adaptive_fusion as the product runs it (depth 50, as `candidates`)."""
+    """retrieval.fusion.adaptive_fusion as the product runs it (depth 50, as `candidates`), with the
+    dense confidence the retriever computes from the index's vector sample."""
+    from retrieval.fusion import adaptive_fusion
+
+    return _ids(adaptive_fusion({"dense": l["dense"][:50], "sparse": l["sparse"][:50]},
+                                dense_confidence=q.get("dense_confidence")))
+
+
+def margin_only(l, q):
+    """adaptive_fusion without a baseline: BM25's top-1 margin alone (the rule before the confidence gate,
+    and what a store that cannot give its vectors back still gets)."""
     from retrieval.fusion import adaptive_fusion
 
     return _ids(adaptive_fusion({"dense": l["dense"][:50], "sparse": l["sparse"][:50]}))
+
+
+def confidence_gate(low, high, mid, width):
+    """z-scored lists; BM25's share falls from `high` to `low` as the dense confidence (the top hit's
+    z-score against the query's similarities to a sample of the corpus) rises past `mid`."""
+    from retrieval.fusion import adaptive_fusion
+
+    return lambda l, q: _ids(adaptive_fusion({"dense": l["dense"][:50], "sparse": l["sparse"][:50]},
+                                             dense_confidence=q.get("dense_confidence"), low=low, high=high,
+                                             confidence_mid=mid, confidence_width=width))
 
 
 def full_z(wd=0.5, gate=None):
@@ -150,11 +170,14 @@ for bw, g in ((0.7, 0.5), (0.7, 1.0)):
     RULES[f"adapt-upper z wd={bw} g={g}"] = adaptive(bw, g)
 for lo, hi, mid in ((0.1, 0.8, 1.5), (0.2, 0.6, 0.5)):
     RULES[f"full-z gate {lo}/{hi} mid={mid}"] = full_z(gate=_gate(lo, hi, mid, 0.5))
+RULES["margin only (no baseline)"] = margin_only
 RULES["adaptive (product)"] = product_adaptive
 
-# FUSION_GRID=1: the margin-gate grid the product's parameters were chosen from (smallest worst-case loss).
+# FUSION_GRID=1: the confidence-gate grid the product's parameters were chosen from (largest worst-case
+# gain over the better single retriever of each set, all sets at once).
 GRID = {"adaptive (product)": product_adaptive}
-for lo in (0.1, 0.2, 0.25, 0.3, 0.35):
-    for hi in (0.4, 0.5, 0.6, 0.7):
-        for m0 in (0.05, 0.1, 0.2, 0.4):
-            GRID[f"gate lo={lo} hi={hi} m0={m0}"] = margin_gate(lo, hi, m0, 0.05)
+for lo in (0.05, 0.1, 0.15):
+    for hi in (0.6, 0.7, 0.8):
+        for mid in (3.6, 4.0, 4.4):
+            for width in (0.55, 0.7, 0.85):
+                GRID[f"conf lo={lo} hi={hi} mid={mid} w={width}"] = confidence_gate(lo, hi, mid, width)

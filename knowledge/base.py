@@ -344,6 +344,23 @@ class KnowledgeBase(KnowledgeBaseCore):
                 "chunk_overlap": manifest["chunking"]["chunk_overlap"], "schema_version": manifest["schema_version"], "chunker": manifest.get("chunker", 1),
                 "generation": manifest["generation"]}
 
+    def chunk(self, chunk_id: str) -> dict | None:
+        """A chunk as stored (text, page, heading path, span in its section) with its document's row; None
+        when this KB has no such chunk (so an id from another KB is simply unknown here)."""
+        self.follow_file()
+        with self._db_lock, self._readable():
+            found = db.chunk_by_id(self.conn, str(chunk_id))
+            doc = db.document_by_id(self.conn, int(found["doc_id"])) if found else None
+        return {**found, "document": doc.as_dict()} if found and doc else None
+
+    def document_chunks(self, doc_id: int, section_index: int | None = None) -> list[dict]:
+        """A document's chunks in reading order; DocumentNotFound for an id this KB does not have."""
+        self.follow_file()
+        with self._db_lock, self._readable():
+            if db.document_by_id(self.conn, int(doc_id)) is None:
+                raise DocumentNotFound(f"no document {doc_id!r} in knowledge base '{self.name}'")
+            return db.document_chunks(self.conn, int(doc_id), section_index)
+
     def _dense_settings(self) -> DenseSettings:
         return DenseSettings(hnsw_threshold=self.query_settings.hnsw_threshold)
 
@@ -372,8 +389,9 @@ class KnowledgeBase(KnowledgeBaseCore):
             return loaded
 
     def search(self, query: str, *, k: int | None = None, mode: str | None = None, rerank: bool | None = None,
-               query_vector=None, **overrides) -> list[RetrievedChunk]:
-        """Ranked chunks for a query; `query_vector` skips embedding it again (batch evaluation)."""
+               query_vector=None, documents: Sequence[int | str] | None = None, **overrides) -> list[RetrievedChunk]:
+        """Ranked chunks for a query; `query_vector` skips embedding it again (batch evaluation);
+        `documents` (ids) limits both retrievers to those documents' chunks."""
         q = self._query(overrides)
         k = self._top_k(k, q)
         mode = mode or q.mode
@@ -382,16 +400,20 @@ class KnowledgeBase(KnowledgeBaseCore):
         idx = self.refresh_indexes()
         if idx.count == 0 or not query.strip():
             return []
+        within = self._within(documents) if documents else None
+        if within is not None and not within:
+            return []
         embedder = self.embedder() if mode in ("dense", "hybrid") else None
         reranker = self._reranker_loader(q.reranker) if rerank and self._reranker_loader else None
         retriever = HybridRetriever(embedder, idx.dense, idx.sparse, tokenizer=self.tokenizer(),
                                     text_of=self._texts, reranker=reranker)
         hits = retriever.search(query, k=k, mode=mode, candidates=q.candidates, fusion=q.fusion, rrf_k=q.rrf_k,
                                 dense_weight=q.dense_weight, rerank=rerank, rerank_top_n=q.rerank_top_n,
-                                query_vector=query_vector)
+                                query_vector=query_vector, within=within)
         with self._db_lock:
             if self._epoch != epoch:  # kb.sqlite was swapped mid-search: these ids belong to the old file
-                return self.search(query, k=k, mode=mode, rerank=rerank, query_vector=query_vector, **overrides)
+                return self.search(query, k=k, mode=mode, rerank=rerank, query_vector=query_vector,
+                                   documents=documents, **overrides)
             with self._readable():
                 rows = db.chunk_rows(self.conn, [h.id for h in hits])
         out = []
@@ -405,6 +427,15 @@ class KnowledgeBase(KnowledgeBaseCore):
                                       embedding_model=self.embedding_model,
                                       unit=row["unit"] or "", parent_text=row["parent_text"] or ""))
         return out
+
+    def _within(self, documents: Sequence[int | str]) -> set[int]:
+        """Row ids of the chosen documents' chunks; DocumentNotFound names an id this KB lacks."""
+        bad = [d for d in documents if not str(d).strip().isdigit()]
+        with self._db_lock, self._readable():
+            rows, missing = db.row_ids_of_documents(self.conn, [int(d) for d in documents if str(d).strip().isdigit()])
+        if bad or missing:
+            raise DocumentNotFound(f"no document {(bad + missing)[0]!r} in knowledge base '{self.name}'")
+        return set(rows)
 
     def knows(self, word: str) -> bool:
         """Whether any chunk holds every token of `word` (the BM25 vocabulary of the current index)."""

@@ -93,7 +93,7 @@ class DocumentRow:
         return {"id": self.id, "path": self.path, "name": self.name, "status": self.status,
                 "chunks": self.chunks, "error_kind": self.error_kind or "", "error": self.error or "",
                 "warnings": self.warnings, "size": self.size, "sha256": self.sha256, "format": self.format,
-                "pages": self.pages, "updated_at": self.updated_at}
+                "pages": self.pages, "mtime": self.mtime, "updated_at": self.updated_at}
 
 
 def connect(path: Path, create: bool = True) -> sqlite3.Connection:
@@ -297,3 +297,46 @@ def counts(conn: sqlite3.Connection) -> dict[str, int]:
     by = {r["status"]: r["n"] for r in docs}
     n_chunks = conn.execute("SELECT COUNT(*) AS n FROM chunks").fetchone()["n"]
     return {"documents": sum(by.values()), "ok": by.get("ok", 0), "failed": by.get("failed", 0), "chunks": n_chunks}
+
+
+# ---- reading chunks as stored (source viewer, chunk browser) ------------------------------------
+_STORED = ("c.chunk_id, c.doc_id, c.position, c.text, c.page, c.page_end, c.heading_path, c.section_index, "
+           "c.char_start, c.char_end, c.kind")
+
+
+def _stored_chunk(row: sqlite3.Row, parent: bool) -> dict:
+    out = {k: row[k] for k in ("chunk_id", "doc_id", "position", "text", "page", "page_end", "section_index",
+                               "char_start", "char_end", "kind")}
+    out["heading_path"] = json.loads(row["heading_path"] or "[]")
+    out["unit"] = (row["unit"] or "") if parent else ""
+    out["parent_text"] = (row["parent_text"] or "") if parent else ""
+    return out
+
+
+def chunk_by_id(conn: sqlite3.Connection, chunk_id: str) -> dict | None:
+    """One chunk by its stable id, with its span in its section; None when this KB has no such chunk."""
+    parent = "parent_text" in chunk_columns(conn)
+    cols = _STORED + (", c.unit, c.parent_text" if parent else "")
+    row = conn.execute(f"SELECT {cols} FROM chunks c WHERE c.chunk_id=? LIMIT 1", (chunk_id,)).fetchone()
+    return _stored_chunk(row, parent) if row else None
+
+
+def document_chunks(conn: sqlite3.Connection, doc_id: int, section_index: int | None = None) -> list[dict]:
+    """A document's chunks in reading order (only one section's with `section_index`)."""
+    parent = "parent_text" in chunk_columns(conn)
+    cols = _STORED + (", c.unit, c.parent_text" if parent else "")
+    q, args = f"SELECT {cols} FROM chunks c WHERE c.doc_id=?", [doc_id]
+    if section_index is not None:
+        q += " AND c.section_index=?"
+        args.append(section_index)
+    return [_stored_chunk(r, parent) for r in conn.execute(q + " ORDER BY c.position", args)]
+
+
+def row_ids_of_documents(conn: sqlite3.Connection, doc_ids: Sequence[int]) -> tuple[list[int], list[int]]:
+    """(row ids of those documents' chunks, the doc ids this KB does not have)."""
+    ids = sorted({int(d) for d in doc_ids})
+    have = {int(r["id"]) for r in conn.execute(
+        f"SELECT id FROM documents WHERE id IN ({','.join('?' * len(ids))})", ids)} if ids else set()
+    rows = [int(r["row_id"]) for r in conn.execute(
+        f"SELECT row_id FROM chunks WHERE doc_id IN ({','.join('?' * len(ids))})", ids)] if ids else []
+    return rows, [d for d in ids if d not in have]

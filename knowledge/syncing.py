@@ -28,6 +28,9 @@ from knowledge.types import FileResult, SyncReport
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], None]
+# A Progress may also have `embedded(done, total, path)`: chunks embedded so far in the current embedding
+# call, which can take minutes for one big file (the server shows it; plain callables are called as before).
+EMBED_PROGRESS_SLICE = 128  # chunks per model call when someone watches the embedding progress
 # (path, load options, chunk settings, doc sha256) -> (ParsedDocument, chunks); raises IngestError.
 # In-process by default; KnowledgeBase passes an isolated worker's `parse` (ingest.isolated.ParserPool).
 Parser = Callable[..., tuple]
@@ -165,7 +168,8 @@ def sync_files(store: DocStore, embedder, candidates: list[Candidate], roots: li
     def flush() -> None:
         texts = [_embed_text(p.chunks[i]) for p in pending for i in p.todo]
         if texts:
-            fresh = embedder.embed_documents(texts, show_progress=len(texts) > 64)
+            fresh = _embed(embedder, texts, getattr(progress, "embedded", None),
+                           str(pending[-1].job.cand.path) if pending else "")
             at = 0
             for p in pending:
                 p.vectors[p.todo] = fresh[at:at + len(p.todo)]
@@ -265,6 +269,20 @@ def _with_vectors(store: DocStore, embedder, job: _Job, parsed, chunks: list, fo
             vectors[i] = reuse[c.id]
     todo = [i for i, c in enumerate(chunks) if c.id not in reuse]
     return _Pending(job, parsed, chunks, vectors, todo)
+
+
+def _embed(embedder, texts: list[str], embedded: Callable[[int, int, str], None] | None, path: str) -> np.ndarray:
+    """All vectors in one model call, or in slices reporting `embedded(done, total, path)` after each."""
+    if embedded is None or len(texts) <= EMBED_PROGRESS_SLICE:
+        return embedder.embed_documents(texts, show_progress=len(texts) > 64)
+    parts = []
+    for at in range(0, len(texts), EMBED_PROGRESS_SLICE):
+        parts.append(embedder.embed_documents(texts[at:at + EMBED_PROGRESS_SLICE]))
+        try:
+            embedded(min(len(texts), at + EMBED_PROGRESS_SLICE), len(texts), path)
+        except Exception:  # a progress display must never stop an ingest
+            log.debug("embedding progress callback failed", exc_info=True)
+    return np.vstack(parts)
 
 
 def _commit(store: DocStore, p: _Pending) -> FileResult:

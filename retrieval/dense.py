@@ -8,6 +8,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import faiss
 import numpy as np
@@ -34,6 +35,7 @@ class DenseIndex:
         self.dim = dim
         self.settings = settings
         self._search_index = index
+        self._present: set[int] | None = None  # ids in the index, for search_within (built on first use)
         self._set_ef()
         if settings.use_gpu or (settings.use_gpu is None and _gpu_available()):
             self._to_gpu()
@@ -75,9 +77,47 @@ class DenseIndex:
     def __len__(self) -> int:
         return int(self.cpu_index.ntotal)
 
+    def sample_vectors(self, limit: int = 1000) -> np.ndarray | None:
+        """Up to `limit` stored vectors, evenly spaced over the index (None when empty or the index type
+        cannot give its vectors back); memoised, since an index is never changed after it is built.
+
+        What a cosine means depends on the model and the corpus (e5-small puts unrelated Chinese passages
+        at ~0.83, USE near 0.1; a corpus of one statute sits higher than a mixed one). Adaptive fusion
+        reads the dense model's confidence as its top hit's standing against this query's similarities
+        to a sample of the corpus, which needs no calibration per model or corpus."""
+        if getattr(self, "_sample", False) is not False:
+            return self._sample
+        n = len(self)
+        inner = faiss.downcast_index(self.cpu_index.index) if hasattr(self.cpu_index, "index") else self.cpu_index
+        sample = None
+        if n:
+            try:
+                positions = np.unique(np.linspace(0, n - 1, num=min(n, limit), dtype=np.int64))
+                sample = np.vstack([inner.reconstruct(int(i)) for i in positions]).astype(np.float32)
+            except RuntimeError as exc:  # an index type that cannot give its vectors back
+                log.debug("no vector sample for this index: %s", exc)
+        self._sample = sample
+        return sample
+
     def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """Top-k (id, inner product) for one query vector."""
         return self.search_many(np.asarray(query, dtype=np.float32).reshape(1, -1), k)[0]
+
+    def search_within(self, query: np.ndarray, k: int, ids: Sequence[int]) -> list[tuple[int, float]]:
+        """Top-k among `ids` only (a question limited to some documents): exact inner products over those
+        vectors, so a small subset is never starved by a top-k taken over the whole index first."""
+        if len(self) == 0:
+            return []
+        present = self._present
+        if present is None:  # ids in the index (a snapshot may predate the newest rows)
+            present = self._present = set(faiss.vector_to_array(self.cpu_index.id_map).tolist())
+        ids = np.asarray(sorted({int(i) for i in ids} & present), dtype=np.int64)
+        if ids.size == 0:
+            return []
+        vecs = np.vstack([self.cpu_index.reconstruct(int(i)) for i in ids]).astype(np.float32)
+        s = vecs @ np.asarray(query, dtype=np.float32).reshape(-1)
+        order = np.lexsort((ids, -s))[:k]
+        return [(int(ids[i]), float(s[i])) for i in order]
 
     def search_many(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
         if len(self) == 0:

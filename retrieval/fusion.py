@@ -83,26 +83,59 @@ def sparse_share(sparse: Ranked, low: float, high: float, margin_mid: float, mar
     return low + (high - low) / (1.0 + math.exp(-(margin - margin_mid) / margin_width))
 
 
-def adaptive_fusion(ranked: Mapping[str, Ranked], *, low: float = 0.2, high: float = 0.5,
+def dense_confidence(top_score: float, sample_scores: np.ndarray) -> float | None:
+    """How many standard deviations the dense model's top hit stands above this query's similarity to a
+    sample of the corpus (None when the sample is too small to say). Model- and corpus-independent
+    where a raw cosine is not: e5-small's cosines sit in 0.75-0.95, USE's near 0, and a corpus of one
+    statute sits higher than a mixed one."""
+    if sample_scores is None or len(sample_scores) < 20:
+        return None
+    sd = float(np.std(sample_scores))
+    return (top_score - float(np.mean(sample_scores))) / sd if sd > 0 else None
+
+
+def confidence_share(confidence: float, low: float, high: float, mid: float, width: float) -> float:
+    """BM25's weight for one query: `high` when the dense model is unsure of its top hit, `low` when it
+    is sure, a logistic step around `mid` between them."""
+    x = max(-60.0, min(60.0, (confidence - mid) / width))
+    return low + (high - low) / (1.0 + math.exp(x))
+
+
+def adaptive_fusion(ranked: Mapping[str, Ranked], *, dense_confidence: float | None = None,
+                    low: float = 0.1, high: float = 0.7, confidence_mid: float = 4.0,
+                    confidence_width: float = 0.7, margin_low: float = 0.2, margin_high: float = 0.5,
                     margin_mid: float = 0.2, margin_width: float = 0.05) -> list[Hit]:
-    """z-scored dense and BM25 lists, combined with a per-query BM25 share (see `sparse_share`).
+    """z-scored dense and BM25 lists, combined with a per-query BM25 share.
+
+    The share follows the dense model's confidence in its own top hit (see `dense_confidence`): a query
+    the model understands puts its top hit many standard deviations above the query's similarity to the
+    corpus at large, and BM25's order is then mostly noise (share 0.1); a query the model reads poorly
+    (copied wording it does not weigh, Traditional Chinese, rare names) leaves its top hit barely above
+    the crowd, and BM25, which matches those words exactly, takes the lead (share up to 0.7). Without a
+    confidence (a store that cannot give vectors back), BM25's own top-1 margin (s1 - s2) / s1 drives
+    the share instead (`sparse_share`; 0.2 -> 0.5 around 0.2).
 
     Why z-scores: min-max over a top list maps the 50th hit to 0 and the first to 1 whatever the gap,
-    so a flat list (every passage about as good) weighs as much as one with a clear winner; standard
-    deviations above the list's mean keep that difference, and they put a cosine in 0.8-0.95 and a BM25
-    score in 5-50 on one scale.
+    so a flat list weighs as much as one with a clear winner; standard deviations above the list's mean
+    keep that difference, and put a cosine in 0.8-0.95 and a BM25 score in 5-50 on one scale.
 
-    Measured with e5-small (`python -m benchmarks.fusion_lab` over the three eval sets, MRR@10): fixed
-    weights trade one kind of set for the other (z-scores at dense 0.6: cmrc2018_trial 0.986, drcd_dev
-    0.949, dureader_robust_dev 0.910; min-max at dense 0.1, the old default: 0.977 / 0.956 / 0.810).
-    These parameters (0.2 -> 0.5 around a margin of 0.2) had the smallest worst-case loss against the
-    better single retriever of each set: 0.988 (BM25 0.977) / 0.943 (BM25 0.952) / 0.914 (dense 0.922),
-    and the most Civil Code articles ranked first (27 of 35 paraphrased questions; dense 24, BM25 21).
-    No rule tried (fixed weights, RRF, z-scores over the exact scores of both retrievers, gates on
-    either list's top-1 z-score) was at least as good as both single retrievers on all three sets."""
+    Measured with e5-small (`python -m benchmarks.fusion_lab`, MRR@10 over cmrc2018_trial / drcd_dev /
+    dureader_robust_dev; parameters chosen on all three at once plus the Civil Code questions of
+    ../shared/data/qa, never per set): 0.988 / 0.949 / 0.918 against BM25 0.977 / 0.952 and dense 0.921
+    (BM25's margin alone: 0.988 / 0.943 / 0.914), and 29 of 35 Civil Code questions answered and cited
+    by `zhida eval-qa` (margin: 28). No rule tried is at least
+    as good as both single retrievers on all three sets and keeps the paraphrased Civil Code questions:
+    a confidence measured against the corpus's mean similarity did reach the better single retriever on
+    all three (+0.0004) but ranked two fewer Civil Code articles first, since a corpus of one statute has
+    a high mean similarity and every question then looked unsure to the dense model."""
     dense, sparse = ranked.get("dense") or [], ranked.get("sparse") or []
     ev = _evidence({k: v for k, v in ranked.items() if v})
-    ws = sparse_share(sparse, low, high, margin_mid, margin_width) if dense else 1.0
+    if not dense:
+        ws = 1.0
+    elif dense_confidence is not None:
+        ws = confidence_share(dense_confidence, low, high, confidence_mid, confidence_width)
+    else:
+        ws = sparse_share(sparse, margin_low, margin_high, margin_mid, margin_width)
     zd, fd = _zscores(dense)
     zs, fs = _zscores(sparse)
     fused = []

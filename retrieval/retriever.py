@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Callable, Sequence
+from typing import Callable, Collection, Sequence
 
 import numpy as np
 
 from retrieval.dense import DenseIndex
-from retrieval.fusion import adaptive_fusion, reciprocal_rank_fusion, weighted_fusion
+from retrieval.fusion import adaptive_fusion, dense_confidence, reciprocal_rank_fusion, weighted_fusion
 from retrieval.rerank import rerank as rerank_hits
 from retrieval.sparse import BM25Index
 from retrieval.types import Hit
@@ -29,21 +29,25 @@ class HybridRetriever:
 
     def search(self, query: str, *, k: int = 5, mode: str = "hybrid", candidates: int = 50, fusion: str = "adaptive",
                rrf_k: int = 60, dense_weight: float = 0.5, rerank: bool = False, rerank_top_n: int = 20,
-               query_vector: np.ndarray | None = None) -> list[Hit]:
+               query_vector: np.ndarray | None = None, within: Collection[int] | None = None) -> list[Hit]:
+        """Ranked hits; `within` (row ids) limits both retrievers to those rows (chosen documents)."""
         if mode not in MODES:
             raise ValueError(f"unknown retrieval mode {mode!r}; choose one of {', '.join(MODES)}")
         if fusion not in FUSIONS:
             raise ValueError(f"unknown fusion {fusion!r}; choose one of {', '.join(FUSIONS)}")
         depth = max(k, candidates, rerank_top_n if rerank else 0)
         ranked: dict[str, Sequence[tuple[int, float]]] = {}
+        qv = None
         if mode in ("dense", "hybrid") and self.dense is not None and len(self.dense):
             qv = query_vector if query_vector is not None else self.embedder.embed_query(query)
-            ranked["dense"] = self.dense.search(qv, depth)
+            ranked["dense"] = (self.dense.search(qv, depth) if within is None
+                               else self.dense.search_within(qv, depth, list(within)))
         if mode in ("sparse", "hybrid") and self.sparse is not None and len(self.sparse):
-            ranked["sparse"] = self.sparse.search(query, depth, self.tokenizer)
+            ranked["sparse"] = (self.sparse.search(query, depth, self.tokenizer) if within is None
+                                else self.sparse.search(query, depth, self.tokenizer, within))
         if mode == "hybrid":
             if fusion == "adaptive":
-                hits = adaptive_fusion(ranked)
+                hits = adaptive_fusion(ranked, dense_confidence=self._dense_confidence(qv, ranked.get("dense")))
             elif fusion == "weighted":
                 hits = weighted_fusion(ranked, {"dense": dense_weight, "sparse": 1.0 - dense_weight})
             else:
@@ -57,3 +61,14 @@ class HybridRetriever:
             head = hits[:rerank_top_n]
             hits = rerank_hits(hits, query, self.text_of([h.id for h in head]), self.reranker, rerank_top_n)
         return hits[:k]
+
+    def _dense_confidence(self, qv, dense: Sequence[tuple[int, float]] | None) -> float | None:
+        """The dense model's confidence in its top hit (retrieval.fusion.dense_confidence), from the
+        index's vector sample; None for a dense view that keeps no vectors here (Milvus)."""
+        sample_of = getattr(self.dense, "sample_vectors", None)
+        if not dense or qv is None or not callable(sample_of):
+            return None
+        sample = sample_of()
+        if sample is None:
+            return None
+        return dense_confidence(dense[0][1], sample @ np.asarray(qv, dtype=np.float32).reshape(-1))

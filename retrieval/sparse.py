@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Collection, Sequence
 
 import numpy as np
 from scipy import sparse
@@ -206,8 +206,12 @@ class BM25Index:
         q = sparse.csr_matrix((mult, (np.zeros_like(rows), rows)), shape=(1, self.weights.shape[0]))
         return np.asarray((q @ self.weights).todense()).ravel().astype(np.float32)
 
-    def search_tokens(self, query_tokens: Sequence[str], k: int) -> list[tuple[int, float]]:
+    def search_tokens(self, query_tokens: Sequence[str], k: int,
+                      within: Collection[int] | None = None) -> list[tuple[int, float]]:
+        """Top-k (id, score) with a positive score; `within`: among those ids only."""
         s = self.scores(query_tokens)
+        if within is not None:
+            s[~np.isin(self.ids, np.fromiter(within, dtype=np.int64, count=len(within)))] = 0
         positive = np.flatnonzero(s > 0)
         if positive.size == 0:
             return []
@@ -218,8 +222,9 @@ class BM25Index:
         order = top[np.lexsort((self.ids[top], -s[top]))]
         return [(int(self.ids[i]), float(s[i])) for i in order]
 
-    def search(self, query: str, k: int, tokenizer: Callable[[str], list[str]]) -> list[tuple[int, float]]:
-        return self.search_tokens(tokenizer(query), k)
+    def search(self, query: str, k: int, tokenizer: Callable[[str], list[str]],
+               within: Collection[int] | None = None) -> list[tuple[int, float]]:
+        return self.search_tokens(tokenizer(query), k, within)
 
     # --- persistence: a folder of .npy + .json, written to a temp dir and renamed into place
     def save(self, folder: str | Path) -> None:

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlencode
 
 COOKIE = "zhida_token"
 OPEN_PATHS = ("/health",)
-API_PREFIXES = ("/api/", "/v1/")
+API_PREFIXES = ("/api/", "/v1/", "/mcp")
 
 
 def token_matches(given: str | None, expected: str) -> bool:

@@ -25,6 +25,11 @@ from app.journal import JobJournal
 LLM_BACKENDS = ["extractive", "openai", "transformers", "llamacpp"]
 
 
+def _scope(documents) -> dict[str, Any]:
+    """`documents` for the search only when some are chosen (an empty list means the whole KB)."""
+    return {"documents": [str(d) for d in documents]} if documents else {}
+
+
 class AppContext(IngestJobs):
     def __init__(self, settings: dict[str, Any], *, jobs: JobRunner | None = None,
                  journal: JobJournal | None = None, catalog: Any = None):
@@ -236,8 +241,9 @@ class AppContext(IngestJobs):
 
     # ---- ingest (the jobs around it: app.api.ingest_jobs) ----------------------------------
     @translated
-    def _ingest(self, name: str, paths: list[Path], progress, rebuild: bool):
-        return self._open(name).ingest([str(p) for p in paths], progress=progress, rebuild=rebuild)
+    def _ingest(self, name: str, paths: list[Path], progress, rebuild: bool, password: str | None = None):
+        return self._open(name).ingest([str(p) for p in paths], progress=progress, rebuild=rebuild,
+                                       **({"password": password} if password else {}))
 
     # ---- retrieval and answers --------------------------------------------------------------
     def _query_args(self, k, mode, rerank) -> dict[str, Any]:
@@ -245,8 +251,8 @@ class AppContext(IngestJobs):
         return {"k": int(k or d["k"]), "mode": mode or d["mode"], "rerank": d["rerank"] if rerank is None else bool(rerank)}
 
     @translated
-    def _search(self, name: str, query: str, *, k: int, mode: str, rerank: bool):
-        return self._open(name).search(query, k=k, mode=mode, rerank=rerank)
+    def _search(self, name: str, query: str, *, k: int, mode: str, rerank: bool, documents=None):
+        return self._open(name).search(query, k=k, mode=mode, rerank=rerank, **_scope(documents))
 
     def llm(self, name: str | None = None):
         """The named LLM backend (default: the configured one), loaded once per server."""
@@ -268,17 +274,18 @@ class AppContext(IngestJobs):
         with self._llm_lock:
             self._llms.pop(name, None)
 
-    def search(self, name: str, query: str, *, k=None, mode=None, rerank=None) -> tuple[list[dict], dict]:
+    def search(self, name: str, query: str, *, k=None, mode=None, rerank=None,
+               documents=None) -> tuple[list[dict], dict]:
         self.require_kb(name)
         if not (query or "").strip():
             raise ApiError(400, "the query is empty", "bad_request")
         t0 = time.perf_counter()
-        chunks = self._search(name, query, **self._query_args(k, mode, rerank))
+        chunks = self._search(name, query, **self._query_args(k, mode, rerank), documents=documents)
         ms = (time.perf_counter() - t0) * 1000
         return [chunk_dict(c) for c in chunks], {"retrieve": round(ms, 2)}
 
     def chat_events(self, name: str, question: str, *, history: list[dict] | None = None, k=None, mode=None,
-                    rerank=None, llm: str | None = None) -> Iterator[dict[str, Any]]:
+                    rerank=None, llm: str | None = None, documents=None) -> Iterator[dict[str, Any]]:
         """Validates and retrieves now (so errors become HTTP statuses), then streams the answer.
 
         Yields {"type": "token", "text"} events, then one {"type": "done", "answer", "mode", "refused",
@@ -292,7 +299,7 @@ class AppContext(IngestJobs):
             raise ApiError(400, f"unknown llm {llm!r}; choose one of {', '.join(self.llm_choices())}", "bad_request")
         model = self.llm(llm)
         query, chunks, timings, known = self._retrieve(name, question, model, list(history or []),
-                                                       self._query_args(k, mode, rerank))
+                                                       {**self._query_args(k, mode, rerank), **_scope(documents)})
         from app.answering import answer_stream
 
         stream = answer_stream(question, chunks, llm=model, history=list(history or []), settings=self.settings,

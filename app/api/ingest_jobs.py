@@ -23,15 +23,18 @@ STAGING = ".incoming"
 class IngestJobs:
     """Mixed into AppContext, which provides `jobs` (JobRunner), `journal` (JobJournal) and the KB methods."""
 
-    def start_upload_job(self, name: str, saved: list[SavedUpload], rejected: list[dict] | None = None) -> Job:
-        """Journal the accepted files (app.journal), then queue their ingest; the caller answers 202."""
+    def start_upload_job(self, name: str, saved: list[SavedUpload], rejected: list[dict] | None = None,
+                         password: str | None = None) -> Job:
+        """Journal the accepted files (app.journal), then queue their ingest; the caller answers 202.
+        The password is not journaled: a job resumed after a restart reports an encrypted PDF as such."""
         files = [{"name": s.name, "original": s.original_name, "staged": str(s.path)} for s in saved]
         params = {"files": files, "rejected": list(rejected or [])}
         job_id = self.jobs.new_id()
         self.journal.accepted(job_id, name, "upload", params)
-        return self._submit(job_id, name, "upload", params)
+        return self._submit(job_id, name, "upload", params, password=password)
 
-    def _submit(self, job_id: str, name: str, kind: str, params: dict[str, Any], resumed: bool = False) -> Job:
+    def _submit(self, job_id: str, name: str, kind: str, params: dict[str, Any], resumed: bool = False,
+                password: str | None = None) -> Job:
         """Queue a journaled job (new, or resumed after a restart under the same id)."""
         extra = {"resumed": True} if resumed else {}
         if kind == "folder":
@@ -64,7 +67,7 @@ class IngestJobs:
                         continue
                     final.append(dest)  # moved now, or by the run a crash interrupted
                 if final:
-                    self._run_ingest(job, name, final, names, extra_rows=rejected + lost)
+                    self._run_ingest(job, name, final, names, extra_rows=rejected + lost, password=password)
                 else:
                     self.jobs.update(job, files=rejected + lost, summary={"failed": len(rejected + lost)})
             finally:
@@ -83,7 +86,7 @@ class IngestJobs:
         ids = {j["id"] for j in live}
         return live + [j for j in self.journal.finished_jobs(kb) if j.get("id") not in ids]
 
-    def start_upload_job_from_paths(self, name: str, paths: list[str]) -> Job:
+    def start_upload_job_from_paths(self, name: str, paths: list[str], password: str | None = None) -> Job:
         """The web UI's uploads (already on disk in Gradio's cache): same checks, same job."""
         from app.api.uploads import stage_local_files
 
@@ -99,7 +102,7 @@ class IngestJobs:
             shutil.rmtree(staging, ignore_errors=True)
             if not rejected:
                 raise ApiError(400, "no files in the upload", "bad_request")
-        return self.start_upload_job(name, saved, rejected)
+        return self.start_upload_job(name, saved, rejected, password=password)
 
     def start_folder_job(self, name: str, path: str, *, rebuild: bool = False) -> Job:
         self.require_kb(name)
@@ -115,17 +118,11 @@ class IngestJobs:
         return self._submit(job_id, name, "folder", params)
 
     def _run_ingest(self, job: Job, name: str, paths: list[Path], names: dict[str, str], rebuild: bool = False,
-                    extra_rows: list[dict] | None = None) -> None:
-        def progress(done: int | None = None, total: int | None = None, current: str = "") -> None:
-            changes: dict[str, Any] = {}
-            if done is not None:
-                changes["processed"] = done
-            if total:
-                changes["total"] = total
-            changes["current"] = Path(str(current)).name if current else ""
-            self.jobs.update(job, **changes)
+                    extra_rows: list[dict] | None = None, password: str | None = None) -> None:
+        from app.ingest_progress import JobProgress
 
-        report = self._ingest(name, paths, progress, rebuild)
+        progress = JobProgress(lambda **changes: self.jobs.update(job, **changes), lambda: job.meta)
+        report = self._ingest(name, paths, progress, rebuild, password)
         files = []
         for f in report.files:
             shown = names.get(Path(f.path).name) or Path(str(f.path)).name

@@ -23,6 +23,7 @@ class SearchRequest(BaseModel):
     k: Optional[int] = Field(None, ge=1, le=100)
     mode: Optional[Mode] = None
     rerank: Optional[bool] = None
+    documents: Optional[list[str]] = Field(None, description="document ids: search only these (both retrievers)")
 
 
 class Turn(BaseModel):
@@ -39,6 +40,7 @@ class ChatRequest(BaseModel):
     mode: Optional[Mode] = None
     rerank: Optional[bool] = None
     llm: Optional[str] = Field(None, description="extractive | openai | transformers | llamacpp")
+    documents: Optional[list[str]] = Field(None, description="document ids: answer only from these")
 
 
 class OpenAIMessage(BaseModel):
@@ -146,7 +148,8 @@ def build_router(ctx: AppContext) -> APIRouter:
 
     @r.post("/api/kbs/{name}/search", summary="Ranked passages for a query")
     def search(name: str, body: SearchRequest):
-        hits, timings = ctx.search(name, body.query, k=body.k, mode=body.mode, rerank=body.rerank)
+        hits, timings = ctx.search(name, body.query, k=body.k, mode=body.mode, rerank=body.rerank,
+                                   documents=body.documents)
         return {"kb": name, "query": body.query, "results": hits, "timings_ms": timings}
 
     @r.post("/api/kbs/{name}/chat", summary="A grounded answer with citations; SSE when stream is true",
@@ -154,7 +157,7 @@ def build_router(ctx: AppContext) -> APIRouter:
     def chat(name: str, body: ChatRequest):
         history = [t.model_dump() for t in body.history]
         events = ctx.chat_events(name, body.question, history=history, k=body.k, mode=body.mode,
-                                 rerank=body.rerank, llm=body.llm)
+                                 rerank=body.rerank, llm=body.llm, documents=body.documents)
         if body.stream:
             return StreamingResponse(closing_stream(_stream_events(events)), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

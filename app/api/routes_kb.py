@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.context import AppContext
 from app.api.errors import ApiError
-from app.api.uploads import receive_uploads
+from app.api.uploads import receive_upload_form
 
 
 class CreateKB(BaseModel):
@@ -54,21 +54,26 @@ def build_router(ctx: AppContext) -> APIRouter:
     def delete_document(name: str, doc_id: str):
         return ctx.delete_document(name, doc_id)
 
-    @r.post("/kbs/{name}/documents", status_code=202, summary="Upload files (multipart 'files', many) and ingest them",
+    @r.post("/kbs/{name}/documents", status_code=202, summary="Upload files (multipart 'files', many) and ingest them; "
+            "an unsupported file fails alone; 'password' opens encrypted PDFs",
             openapi_extra={"requestBody": {"content": {"multipart/form-data": {"schema": {
-                "type": "object", "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+                "type": "object", "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                                                 "password": {"type": "string", "format": "password"}},
                 "required": ["files"]}}}, "required": True}})
     async def upload_documents(name: str, request: Request):
         ctx.require_kb(name)
         ctx.check_not_locked_elsewhere(name)
         limits = ctx.upload_limits()
-        _, saved = await receive_uploads(
+        form = await receive_upload_form(
             request.headers.get("content-type", ""), request.stream(), ctx.staging_dir(name),
             max_bytes=limits["max_bytes"], max_files=limits["max_files"], suffixes=ctx.supported_suffixes(),
         )
-        job = ctx.start_upload_job(name, saved)
+        # an unsupported file fails alone (a failed row of the job); the password opens encrypted PDFs
+        # and is kept in memory for this job only, never journaled
+        job = ctx.start_upload_job(name, form.saved, form.rejected, password=form.fields.get("password") or None)
         return {"job_id": job.id, "job": job.to_dict(),
-                "files": [{"name": s.original_name, "stored_as": s.name, "bytes": s.size} for s in saved]}
+                "files": [{"name": s.original_name, "stored_as": s.name, "bytes": s.size} for s in form.saved],
+                "rejected": form.rejected}
 
     @r.post("/kbs/{name}/ingest", status_code=202, summary="Ingest (re-index) a folder on the server's disk")
     def ingest_folder(name: str, body: IngestFolder):

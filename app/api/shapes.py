@@ -28,7 +28,22 @@ def chunk_dict(c: Any) -> dict[str, Any]:
         out["found_by"] = list(getattr(hit, "found_by", ()) or ())
         out["scores"] = {k: getattr(hit, k) for k in ("dense_score", "sparse_score", "fused_score", "rerank_score")
                          if getattr(hit, k, None) is not None}
+        out["ranks"] = {k: getattr(hit, f"{k}_rank") for k in ("dense", "sparse")
+                        if getattr(hit, f"{k}_rank", None) is not None}
     return out
+
+
+def stored_chunk_dict(c: dict[str, Any], doc: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A chunk as stored (chunk browser, knowledge.db.document_chunks' rows) in the same keys a retrieved
+    chunk has, plus where it sits: position, kind, length."""
+    doc = doc or {}
+    source = str(doc.get("path") or doc.get("source") or "")
+    heading_path = list(c.get("heading_path") or [])
+    return {"chunk_id": str(c.get("chunk_id", "")), "text": c.get("text", ""), "source": source,
+            "name": doc.get("name") or Path(source.replace("\\", "/")).name or source,
+            "doc_id": str(c.get("doc_id", doc.get("id", ""))), "page": c.get("page"), "page_end": c.get("page_end"),
+            "heading": " > ".join(heading_path), "heading_path": heading_path, "position": c.get("position"),
+            "kind": c.get("kind") or "text", "length": len(c.get("text") or ""), "unit": c.get("unit") or ""}
 
 
 def answer_dict(ans: Any) -> dict[str, Any]:

@@ -24,6 +24,8 @@ from app.api.errors import ApiError, disk_full
 
 _UNSAFE = re.compile(r'[<>:"|?*\x00-\x1f\x7f]')
 MAX_NAME_BYTES = 180
+FORM_FIELDS = ("password",)  # the plain form fields an upload may carry (others are ignored)
+MAX_FIELD_CHARS = 1024
 MAX_BOUNDARY = 256  # python-multipart's own ceiling; past it the parser raises
 
 
@@ -87,8 +89,12 @@ def _filename_from_disposition(value: bytes) -> tuple[str | None, str | None]:
 class _UploadSink:
     """Callbacks for python-multipart's streaming parser; writes file parts to disk as they come."""
 
-    def __init__(self, dest: Path, *, max_bytes: int, max_files: int, suffixes: Iterable[str]):
+    def __init__(self, dest: Path, *, max_bytes: int, max_files: int, suffixes: Iterable[str], strict: bool = True):
         self.dest = dest
+        self.strict = strict  # False: an unsupported file becomes a failed row, the others go on
+        self.rejected: list[dict] = []
+        self.fields: dict[str, str] = {}  # small form fields (FORM_FIELDS), e.g. the PDF password
+        self._form_field: str | None = None
         self.max_bytes = max_bytes
         self.max_files = max_files
         self.suffixes = {s.lower() for s in suffixes}
@@ -116,9 +122,13 @@ class _UploadSink:
 
     def on_headers_finished(self) -> None:
         disposition = self._headers.get(b"content-disposition", b"")
-        _, filename = _filename_from_disposition(disposition)
+        field, filename = _filename_from_disposition(disposition)
+        self._form_field = None
         if filename is None:
-            self._current = None  # a plain form field: ignored
+            self._current = None  # a plain form field: kept only if it is one of FORM_FIELDS
+            if field in FORM_FIELDS:
+                self._form_field = field
+                self.fields[field] = ""
             return
         if len(self.saved) >= self.max_files:
             raise ApiError(413, f"too many files in one upload (limit {self.max_files})", "too_many_files")
@@ -127,6 +137,11 @@ class _UploadSink:
         suffix = suffix_of(name)
         if suffix not in self.suffixes:
             shown = suffix or "(no extension)"
+            if not self.strict:
+                self.rejected.append({"name": original, "path": original, "status": "failed", "chunks": 0,
+                                      "reason": f"unsupported file type {shown}", "error_kind": "unsupported"})
+                self._current = None
+                return
             raise ApiError(
                 415,
                 f"unsupported file type {shown} for {original!r}; supported: {', '.join(sorted(self.suffixes))}",
@@ -139,6 +154,13 @@ class _UploadSink:
         self._fh = path.open("wb")
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._form_field is not None:
+            value = self.fields[self._form_field] + data[start:end].decode("utf-8", "replace")
+            if len(value) > MAX_FIELD_CHARS:
+                raise ApiError(400, f"the form field {self._form_field!r} is longer than {MAX_FIELD_CHARS} "
+                                    "characters", "bad_request")
+            self.fields[self._form_field] = value
+            return
         if self._current is None or self._fh is None:
             return
         size = end - start
@@ -155,6 +177,7 @@ class _UploadSink:
     def on_part_end(self) -> None:
         self._close()
         self._current = None
+        self._form_field = None
 
     def on_end(self) -> None:
         self.complete = True
@@ -175,6 +198,16 @@ class _UploadSink:
         return f"{stem} ({n}){suffix}"
 
 
+@dataclass
+class UploadForm:
+    """What an upload form carried: the saved files, the files refused one by one, the small fields."""
+
+    dest: Path
+    saved: list[SavedUpload]
+    rejected: list[dict]
+    fields: dict[str, str]
+
+
 async def receive_uploads(
     content_type: str,
     body: AsyncIterator[bytes],
@@ -184,11 +217,26 @@ async def receive_uploads(
     max_files: int,
     suffixes: Iterable[str],
 ) -> tuple[Path, list[SavedUpload]]:
-    """Stream a multipart body into a fresh `staging_root/<uuid>/` folder.
+    """Stream a multipart body into a fresh `staging_root/<uuid>/` folder; any unsupported file refuses
+    the whole body (415). Returns the folder and the saved files. On any error (limit, type, malformed
+    body) the folder and every partial file in it are deleted before raising."""
+    form = await receive_upload_form(content_type, body, staging_root, max_bytes=max_bytes, max_files=max_files,
+                                     suffixes=suffixes, strict=True)
+    return form.dest, form.saved
 
-    Returns the folder and the saved files. On any error (limit, type, malformed
-    body) the folder and every partial file in it are deleted before raising.
-    """
+
+async def receive_upload_form(
+    content_type: str,
+    body: AsyncIterator[bytes],
+    staging_root: Path,
+    *,
+    max_bytes: int,
+    max_files: int,
+    suffixes: Iterable[str],
+    strict: bool = False,
+) -> UploadForm:
+    """Like receive_uploads, but (unless `strict`) an unsupported file fails alone: it becomes a failed
+    row and the other files go on; only a body with no supported file at all is refused (415)."""
     mime, params = parse_options_header(content_type or "")
     boundary = params.get(b"boundary")
     if mime != b"multipart/form-data" or not boundary:
@@ -197,7 +245,7 @@ async def receive_uploads(
         raise ApiError(400, f"the multipart boundary is {len(boundary)} characters long; at most {MAX_BOUNDARY} "
                             "are accepted (RFC 2046 asks for 70)", "bad_request")
     dest = staging_root / uuid.uuid4().hex
-    sink = _UploadSink(dest, max_bytes=max_bytes, max_files=max_files, suffixes=suffixes)
+    sink = _UploadSink(dest, max_bytes=max_bytes, max_files=max_files, suffixes=suffixes, strict=strict)
     callbacks = {
         "on_part_begin": sink.on_part_begin,
         "on_part_data": sink.on_part_data,
@@ -215,6 +263,10 @@ async def receive_uploads(
             if chunk:
                 parser.write(chunk)
         parser.finalize()
+        if not sink.saved and sink.rejected:
+            names = ", ".join(repr(r["name"]) for r in sink.rejected[:5])
+            raise ApiError(415, f"{sink.rejected[0]['reason']} for {names}; supported: "
+                                f"{', '.join(sorted(sink.suffixes))}", "unsupported_type")
         if not sink.saved:
             raise ApiError(400, "no files in the upload (send them as multipart 'files' parts)", "bad_request")
         if not sink.complete:  # a body cut mid-file parses "fine" up to the cut; the missing end boundary tells
@@ -228,7 +280,7 @@ async def receive_uploads(
         sink._close()
         shutil.rmtree(dest, ignore_errors=True)
         raise (disk_full(exc) or ApiError(400, f"could not read the upload: {exc}", "bad_request")) from exc
-    return dest, sink.saved
+    return UploadForm(dest, sink.saved, sink.rejected, sink.fields)
 
 
 def stage_local_files(paths: Iterable[str], staging: Path, *, max_bytes: int,

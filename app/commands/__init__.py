@@ -9,7 +9,7 @@ import typer
 log = logging.getLogger(__name__)
 
 # Each module exposes `register(cli: typer.Typer) -> None`.
-_MODULES = ["parse", "kb", "ingest", "search", "eval", "eval_qa", "ask", "serve", "sample"]
+_MODULES = ["parse", "kb", "ingest", "search", "eval", "eval_qa", "ask", "serve", "sample", "mcp"]
 
 
 def register(cli: typer.Typer) -> None:

@@ -22,11 +22,11 @@ def _print_sources(answer) -> None:
 
 
 def _run(question: str, kb, s, llm, history, k, mode, rerank, stream: bool, json_out: bool,
-         history_mode: bool = False):
+         history_mode: bool = False, documents: list[int] | None = None):
     from app.asking import ask_stream
 
     final, failed = None, ""
-    for ev in ask_stream(kb, question, s, llm, history=history, k=k, mode=mode, rerank=rerank):
+    for ev in ask_stream(kb, question, s, llm, history=history, k=k, mode=mode, rerank=rerank, documents=documents):
         if ev.type == "token" and stream and not json_out:
             typer.echo(ev.text, nl=False)
             sys.stdout.flush()
@@ -69,16 +69,20 @@ def ask(
     rerank: Optional[bool] = typer.Option(None, "--rerank/--no-rerank", help="Rerank passages with the cross-encoder."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object: answer, mode, refused, citations, "
                                   "timings_ms."),
+    doc: Optional[list[str]] = typer.Option(None, "--doc", help="Answer only from this document (id, file name or "
+                                            "path); repeat for several."),
 ) -> None:
     """Answer a question from a knowledge base, with numbered sources; says so when the documents
     do not contain the answer."""
+    from app.doc_scope import resolve_documents
     from app.llms import load_llm
 
     s = settings()
     base = catalog(s).open(kb)
+    documents = resolve_documents(base, doc)
     backend = load_llm(s, llm)
     _run(question, base, s, backend, [], k, mode, rerank, sys.stdout.isatty() if stream is None else stream,
-         json_out)
+         json_out, documents=documents)
 
 
 def chat(

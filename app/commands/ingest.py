@@ -25,6 +25,12 @@ def ingest(
     chunk_overlap: Optional[int] = typer.Option(None, "--chunk-overlap", help="Chunk overlap for a new KB or a --rebuild."),
     create: bool = typer.Option(True, "--create/--no-create", help="Create the knowledge base if it does not exist."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
+    watch: bool = typer.Option(False, "--watch", help="After the first sync, keep watching the folders and sync "
+                               "each change (new, edited, renamed, deleted files), one line per change; Ctrl-C "
+                               "stops. With --json each change is one JSON object a line. Config: ingest.watch (debounce_s, "
+                               "settle_s, polling)."),
+    poll: Optional[bool] = typer.Option(None, "--poll/--no-poll", help="With --watch: poll the folders instead "
+                                        "of kernel events (network file systems; config ingest.watch.polling)."),
 ) -> None:
     """Add files and folders to a knowledge base, incrementally.
 
@@ -49,6 +55,14 @@ def ingest(
         pass
     elif wanted is not None:
         base.check_settings(wanted)
+    watcher = None
+    if watch:  # started before the first sync, so a change made during it is not missed
+        from app.watching import watcher_for
+
+        folders = [p for p in paths if p.is_dir()]
+        if not folders:
+            raise typer.BadParameter("--watch needs at least one folder", param_hint="PATH")
+        watcher = watcher_for(folders, s, exclude, poll)
     bar = _progress_bar(json_out)
     try:
         report = base.ingest(paths, include=tuple(include or ()), exclude=tuple(exclude) if exclude else None,
@@ -64,6 +78,16 @@ def ingest(
                                "error_kind": f.error_kind, "warnings": f.warnings} for f in report.files]})
     else:
         _print_report(report)
+    if watcher is not None:
+        from app import watching
+
+        def sync():
+            return base.ingest(paths, include=tuple(include or ()), exclude=tuple(exclude) if exclude else None,
+                               password=password, follow_links=follow_links)
+
+        watching.run(watcher, sync, typer.echo, lambda line: typer.echo(line, err=True),
+                     watching.change_json if json_out else watching.change_line)
+        return
     if report.count("failed"):
         raise typer.Exit(1)
 

@@ -15,14 +15,18 @@ def search(
     mode: str = typer.Option(None, "--mode", help="dense | sparse | hybrid (default from config: hybrid)."),
     rerank: Optional[bool] = typer.Option(None, "--rerank/--no-rerank", help="Rerank with the cross-encoder."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    doc: Optional[list[str]] = typer.Option(None, "--doc", help="Search only this document (id, file name or "
+                                            "path); repeat for several."),
 ) -> None:
     """Show the ranked passages for a query: source, page, heading, scores and which retriever found them."""
     if mode and mode not in ("dense", "sparse", "hybrid"):
         raise typer.BadParameter("choose dense, sparse or hybrid", param_hint="--mode")
     from app.citations import location_dict
+    from app.doc_scope import resolve_documents
 
     base = catalog().open(kb)
-    results = base.search(query, k=k, mode=mode, rerank=rerank)
+    documents = resolve_documents(base, doc)
+    results = base.search(query, k=k, mode=mode, rerank=rerank, **({"documents": documents} if documents else {}))
     if json_out:
         print_json({"query": query, "kb": kb, "results": [
             {"rank": i, "chunk_id": r.chunk_id, **location_dict(r),  # the citations' location fields

@@ -14,7 +14,8 @@ import gradio as gr
 from app.api.context import AppContext
 from app.api.errors import ApiError
 from app.i18n import PREFIX, detect_lang, gradio_i18n, t
-from app.ui import render
+from app.ui import conversations as conversations_ui
+from app.ui import explore, render, viewer
 from app.ui.models_panel import build_models_panel
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
         return tables(PREFIX + key)
 
     d = ctx.defaults()
-    with gr.Blocks(title="知答 Zhida") as demo:
+    with gr.Blocks(title="知答 Zhida", fill_width=True) as demo:
         lang = gr.State("en")
         job_id = gr.State("")
         history = gr.State([])  # plain {"role","content"} turns for the answerer (no HTML)
@@ -49,6 +50,7 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
                                         elem_id="kb-select")
                     refresh_btn = gr.Button(i18n("refresh"), size="sm", scale=1, min_width=60)
                 kb_info = gr.Markdown(elem_id="kb-info")
+                convs = conversations_ui.build_panel(i18n)
                 with gr.Accordion(i18n("new_kb"), open=False, elem_id="new-kb") as new_kb_box:
                     new_name = gr.Textbox(label=i18n("kb_name"), elem_id="new-kb-name")
                     new_emb = gr.Textbox(label=i18n("embedding_model"), value=d["embedding_model"] or "")
@@ -70,7 +72,7 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
                         cancel_btn = gr.Button(i18n("cancel"), size="sm")
                 notice = gr.Markdown(elem_id="notice")
             with gr.Column(scale=3):
-                with gr.Tabs():
+                with gr.Tabs() as tabs:
                     with gr.Tab(i18n("tab_chat"), id="chat"):
                         chatbot = gr.Chatbot(height=520, elem_id="chatbot", show_label=False, buttons=["copy"],
                                              feedback_options=None, sanitize_html=True, render_markdown=True)
@@ -80,10 +82,14 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
                                                   scale=6, lines=1, elem_id="question", show_label=False)
                             send_btn = gr.Button(i18n("send"), variant="primary", scale=1, min_width=80,
                                                  elem_id="send")
+                        scope = gr.Dropdown(label=i18n("scope"), info=i18n("scope_info"), multiselect=True,
+                                            choices=[], value=[], elem_id="scope")
                         clear_btn = gr.Button(i18n("clear"), size="sm", elem_id="clear")
                     with gr.Tab(i18n("tab_docs"), id="docs", elem_id="docs-tab"):
                         files = gr.File(label=i18n("upload"), file_count="multiple", elem_id="upload-files",
                                         file_types=ctx.supported_suffixes(), type="filepath")
+                        pdf_password = gr.Textbox(label=i18n("pdf_password"), info=i18n("pdf_password_info"),
+                                                  type="password", elem_id="upload-password", max_length=1024)
                         upload_btn = gr.Button(i18n("upload_btn"), variant="primary", elem_id="upload-btn")
                         job_md = gr.Markdown(elem_id="job-status")
                         results_df = gr.Dataframe(label=i18n("results"), interactive=False, wrap=True,
@@ -96,6 +102,12 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
                         with gr.Row():
                             doc_dd = gr.Dropdown(label=i18n("doc_pick"), choices=[], scale=4)
                             del_doc_btn = gr.Button(i18n("delete_doc"), variant="stop", scale=1)
+                        _folders_panel(ctx, i18n, lang, kb_dd, lambda name, lg: kb_view(name, lg),
+                                       [kb_info, docs_df, doc_dd])
+                        explore.build_chunk_browser(ctx, kb_dd, lang, docs_df, i18n)
+                    explore.build_retrieval_tab(ctx, kb_dd, lang, i18n, MODES, d, scope=scope)
+            with gr.Column(scale=3, min_width=420, elem_id=viewer.PANEL_ID):  # shown by a citation's link
+                viewer_html = gr.HTML(viewer.panel_html("en"), elem_id="viewer-panel")
         timer = gr.Timer(0.7, active=False)
 
         # ---- helpers ---------------------------------------------------------------
@@ -122,9 +134,10 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
             current = wanted if wanted in names else (names[0] if names else None)
             info, docs, dd = kb_view(current, lg)
             return (lg, gr.Dropdown(choices=names, value=current), info, docs, dd,
-                    render.results_frame(None, lg))
+                    render.results_frame(None, lg), viewer.panel_html(lg))
 
-        discover_on(demo.load(on_load, None, [lang, kb_dd, kb_info, docs_df, doc_dd, results_df]))
+        loaded = demo.load(on_load, None, [lang, kb_dd, kb_info, docs_df, doc_dd, results_df, viewer_html])
+        discover_on(loaded)
 
         def on_refresh(name, lg):
             names = kb_names()
@@ -175,19 +188,20 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
                           [confirm_box, notice, kb_dd, kb_info, docs_df, doc_dd, chatbot, history])
 
         # ---- documents: upload, folder ingest, poll, delete ------------------------------
-        def start_upload(name, paths, lg):
+        def start_upload(name, paths, lg, password=""):
             if not name:
                 return "", t("pick_kb", lg), gr.skip(), gr.Timer(active=False), gr.skip()
             if not paths:
                 return "", t("no_files", lg), gr.skip(), gr.Timer(active=False), gr.skip()
             try:
-                job = ctx.start_upload_job_from_paths(name, paths if isinstance(paths, list) else [paths])
+                job = ctx.start_upload_job_from_paths(name, paths if isinstance(paths, list) else [paths],
+                                                      password=(password or "").strip() or None)
             except Exception as exc:
                 return "", _err(exc, lg), gr.skip(), gr.Timer(active=False), gr.skip()
             snap = job.to_dict()
             return job.id, render.job_status(snap, lg), render.results_frame(snap, lg), gr.Timer(active=True), None
 
-        upload_btn.click(start_upload, [kb_dd, files, lang], [job_id, job_md, results_df, timer, files])
+        upload_btn.click(start_upload, [kb_dd, files, lang, pdf_password], [job_id, job_md, results_df, timer, files])
 
         def start_folder(name, path, lg):
             if not name:
@@ -228,7 +242,7 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
         del_doc_btn.click(delete_doc, [kb_dd, doc_dd, lang], [notice, kb_info, docs_df, doc_dd])
 
         # ---- chat ------------------------------------------------------------------------
-        def respond(q, chat, hist, name, k, md, rr, model, lg):
+        def respond(q, chat, hist, name, k, md, rr, model, lg, docs=None):
             """One queued event per question (no extra round trip): echo it, then stream the answer."""
             q = (q or "").strip()
             chat = list(chat or [])
@@ -244,14 +258,15 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
             yield "", chat, hist, gr.skip()
             text = ""
             try:
-                events = ctx.chat_events(name, q, history=hist, k=int(k), mode=md, rerank=bool(rr), llm=model or None)
+                events = ctx.chat_events(name, q, history=hist, k=int(k), mode=md, rerank=bool(rr), llm=model or None,
+                                         documents=list(docs or []) or None)
                 for ev in events:
                     if ev["type"] == "token":
                         text += ev["text"]
                         chat[-1] = {"role": "assistant", "content": text}
                         yield gr.skip(), chat, hist, gr.skip()
                     elif ev["type"] == "done":
-                        chat[-1] = {"role": "assistant", "content": render.final_message(ev, lg)}
+                        chat[-1] = {"role": "assistant", "content": render.final_message(ev, lg, name)}
                         hist = list(hist) + [{"role": "user", "content": q},
                                              {"role": "assistant", "content": ev.get("answer", "")}]
                         yield gr.skip(), chat, hist, render.mode_line(ev, lg, q)
@@ -260,8 +275,24 @@ def build_ui(ctx: AppContext) -> tuple[gr.Blocks, Any]:
                 chat[-1] = {"role": "assistant", "content": _err(exc, lg)}
                 yield gr.skip(), chat, hist, gr.skip()
 
-        for trigger in (send_btn.click, question.submit):
-            trigger(respond, [question, chatbot, history, kb_dd, topk, mode, rerank, llm, lang],
-                    [question, chatbot, history, mode_md], show_progress="minimal", concurrency_limit=8)
+        answered = [trigger(respond, [question, chatbot, history, kb_dd, topk, mode, rerank, llm, lang, scope],
+                            [question, chatbot, history, mode_md], show_progress="minimal", concurrency_limit=8)
+                    for trigger in (send_btn.click, question.submit)]
         clear_btn.click(lambda: ([], [], ""), None, [chatbot, history, mode_md], queue=False)
+        explore.bind_document_choices(ctx, scope, kb_dd, docs_df, multiselect=True)
+        conversations_ui.wire(ctx, convs, answer_events=answered, kb_dd=kb_dd, chatbot=chatbot, history=history,
+                              lang=lang, mode_md=mode_md, load_event=loaded, clear_event=clear_btn.click,
+                              kb_outputs=[kb_info, docs_df, doc_dd], kb_view=kb_view)
     return demo, tables
+
+
+def _folders_panel(ctx, i18n, lang, kb_dd, kb_view, kb_outputs) -> None:
+    """Watched folders (app.ui.folders), where watchdog is installed; kb_view is called only once the
+    page is built."""
+    try:
+        import watchdog  # noqa: F401
+    except ModuleNotFoundError:
+        return
+    from app.ui import folders
+
+    folders.build(ctx, i18n, lang, kb_dd, _err, kb_view, kb_outputs)

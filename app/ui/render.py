@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 import pandas as pd
@@ -10,12 +11,29 @@ from app.citations import where
 from app.i18n import status_label, t
 
 
+_REASON_KINDS = ("unsupported", "corrupt", "empty", "too_large", "undecodable", "lost")
+
+
+def reason_text(f: dict[str, Any], lang: str) -> str:
+    """A file's failure reason in the user's language (the loader's English detail kept where it names
+    something: a suffix, a parser message), then its warnings (OCR missing, pages recovered ...)."""
+    reason, kind = str(f.get("reason") or ""), str(f.get("error_kind") or "")
+    if kind == "encrypted":  # the loader's hint names the CLI flag; the web form has a field for it
+        reason = t("reason_wrong_password" if "wrong password" in reason else "reason_encrypted", lang)
+    elif lang == "zh" and kind in _REASON_KINDS and reason:
+        reason = f"{t('reason_' + kind, lang)}（{reason}）"
+    warnings = [str(w) for w in f.get("warnings") or [] if w]
+    if warnings:
+        reason = (reason + " " if reason else "") + "⚠ " + "; ".join(warnings)
+    return reason
+
+
 def results_frame(job: dict[str, Any] | None, lang: str) -> pd.DataFrame:
     cols = [t("col_file", lang), t("col_status", lang), t("col_chunks", lang), t("col_reason", lang)]
     rows = []
     for f in (job or {}).get("files") or []:
         rows.append([f.get("name") or f.get("path", ""), status_label(f.get("status", ""), lang),
-                     int(f.get("chunks") or 0), f.get("reason") or ""])
+                     int(f.get("chunks") or 0), reason_text(f, lang)])
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -38,8 +56,18 @@ def job_status(job: dict[str, Any] | None, lang: str) -> str:
         return "… " + t("job_queued", lang)
     if status == "running":
         current = job.get("current") or ""
+        emb = (job.get("meta") or {}).get("embedding") or {}
+        if emb.get("total"):
+            current += " · " + t("job_embedding", lang, done=emb.get("done", 0), total=emb["total"])
         if job.get("total"):
-            return "⟳ " + t("job_running", lang, done=job.get("processed", 0), total=job["total"], current=current)
+            line = "⟳ " + t("job_running", lang, done=job.get("processed", 0), total=job["total"], current=current)
+            done, started = int(job.get("processed") or 0), job.get("started")
+            if started and 0 < done < int(job["total"]):  # files so far -> the rest at the same pace
+                import time
+
+                elapsed = max(0.0, time.time() - float(started))
+                line += " · " + t("job_eta", lang, elapsed=elapsed, eta=elapsed / done * (int(job["total"]) - done))
+            return line
         return "⟳ " + t("job_running_n", lang, current=current)
     if status == "failed":
         return "✖ " + t("job_failed", lang, error=job.get("error") or "?")
@@ -72,26 +100,54 @@ def _where(c: dict[str, Any], lang: str) -> str:
     return html.escape(where(c, lang))
 
 
-def citations_html(citations: list[dict[str, Any]], lang: str) -> str:
-    """Numbered citations that expand to the quoted passage."""
+def passage_html(text: str) -> str:
+    """A quoted passage as one line of safe HTML (the chatbot's Markdown would split it at newlines),
+    Markdown tables as tables."""
+    from app.sources import text_html
+
+    return text_html(text or "").replace("\n", "")
+
+
+def citations_html(citations: list[dict[str, Any]], lang: str, kb: str = "") -> str:
+    """Numbered citations that expand to the quoted passage, each with a link that opens its source."""
+    from app.ui.viewer import open_link
+
     if not citations:
         return ""
     items = []
     for c in citations:
-        text = html.escape(c.get("text") or "").replace("\n", "<br>")
         items.append(
             f"<details class='zhida-cite'><summary>[{c.get('n')}] {_where(c, lang)}</summary>"
-            f"<blockquote>{text}</blockquote></details>"
+            f"<blockquote>{passage_html(c.get('text') or '')}{open_link(kb, str(c.get('chunk_id') or ''), lang)}"
+            f"</blockquote></details>"
         )
     return f"\n\n<div class='zhida-sources'><b>{t('sources', lang)}</b>{''.join(items)}</div>"
 
 
-def final_message(done: dict[str, Any], lang: str) -> str:
+_FLAT_TABLE = re.compile(r"\|\s*:?-{3,}:?\s*\|")
+_ROW_JOIN = re.compile(r"\|[ \t]+\|")
+
+
+def unflatten_tables(text: str) -> str:
+    """A Markdown table whose rows an answer joined into one line ("| a | b | |---|---| | 1 | 2 |") back on
+    its own lines, so the chat shows a table instead of pipes."""
+    out = []
+    for line in text.split("\n"):
+        if _FLAT_TABLE.search(line) and line.count("|") >= 6:
+            head, bar, rest = line.partition("|")
+            rows = _ROW_JOIN.sub("|\n|", bar + rest)
+            rows = re.sub(r"\|([^|\n]*[^|\s][^|\n]*)$", lambda m: "|\n\n" + m.group(1).strip(), rows)  # "[1]" after it
+            line = (head.rstrip() + "\n\n" if head.strip() else "") + rows
+        out.append(line)
+    return "\n".join(out)
+
+
+def final_message(done: dict[str, Any], lang: str, kb: str = "") -> str:
     """The assistant message once the answer is complete: text, refusal badge, citations, mode."""
-    text = done.get("answer") or ""
+    text = unflatten_tables(done.get("answer") or "")
     if done.get("refused"):
         text = f"<span class='zhida-refused'>⚠ {t('not_found', lang)}</span>\n\n" + text
-    text += citations_html(done.get("citations") or [], lang)
+    text += citations_html(done.get("citations") or [], lang, kb)
     text += f"\n\n<sub class='zhida-mode'>{html.escape(t('mode_in_use', lang, mode=mode_label(done.get('mode', ''), lang)))}</sub>"
     return text
 

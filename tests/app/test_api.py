@@ -236,13 +236,20 @@ def test_unknown_kb_doc_and_job_are_404(client):
     assert upload(client, "nope", [("a.txt", b"hi")]).status_code == 404
 
 
-def test_unsupported_type_is_415_and_leaves_nothing(client, zhida_home):
+def test_unsupported_type_fails_alone_and_only_unsupported_is_415_leaving_nothing(client, zhida_home):
     client.post("/api/kbs", json={"name": "k"})
-    r = upload(client, "k", [("ok.txt", b"fine"), ("tool.exe", b"MZ\x90\x00")])
+    r = upload(client, "k", [("tool.exe", b"MZ\x90\x00"), ("run.sh", b"#!/bin/sh")])
     assert r.status_code == 415, r.text
     assert r.json()["error"]["type"] == "unsupported_type"
     uploads = zhida_home / "kbs" / "k" / "uploads"
     assert not [p for p in uploads.rglob("*") if p.is_file()]
+    # in a batch, the unsupported file is a failed row and the others are indexed (issue 14)
+    r = upload(client, "k", [("ok.txt", b"fine"), ("tool.exe", b"MZ\x90\x00")])
+    assert r.status_code == 202, r.text
+    job = wait_job(client, r.json()["job_id"])
+    rows = {f["name"]: f for f in job["files"]}
+    assert rows["ok.txt"]["status"] == "added" and rows["tool.exe"]["status"] == "failed"
+    assert not (uploads / "tool.exe").exists()
 
 
 def test_too_large_is_413_and_partial_file_deleted(client, zhida_home):

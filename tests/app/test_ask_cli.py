@@ -35,6 +35,7 @@ def test_ask_json_has_the_documented_shape(env):
     c = data["citations"][0]
     assert set(c) == {"n", "chunk_id", "source", "name", "page", "page_end", "heading", "heading_path", "text",
                       "score"}
+    assert len(c["chunk_id"]) == 32  # what the source viewer opens: /api/kbs/hr/chunks/{chunk_id}/view
     assert c["n"] == 1 and c["source"].endswith("制度.md") and c["heading"] == "年假" and c["page"] is None
     assert c["name"] == "制度.md" and c["heading_path"][-1] == "年假" and c["page_end"] is None
     assert {"retrieve", "generate", "total"} <= set(data["timings_ms"])

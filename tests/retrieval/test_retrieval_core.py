@@ -202,6 +202,44 @@ def test_adaptive_fusion_trusts_bm25_when_its_winner_stands_out():
     assert hit.found_by == ("dense", "sparse") and hit.dense_rank == 1 and hit.sparse_rank == 2
 
 
+def test_adaptive_fusion_follows_the_dense_models_confidence():
+    """A dense top hit far above the query's similarity to the corpus keeps its place against a BM25
+    list that prefers another passage; a top hit barely above the crowd hands the lead to BM25."""
+    import numpy as np
+
+    from retrieval.fusion import adaptive_fusion, confidence_share, dense_confidence
+
+    dense = _dense_list()
+    bm25 = [(2, 20.0), (1, 15.0)] + [(100 + i, 10.0 - 0.1 * i) for i in range(20)]
+    crowd = np.linspace(0.70, 0.80, 200)  # this query's cosines to a sample of the corpus
+    sure = dense_confidence(0.95, crowd)
+    unsure = dense_confidence(0.95, crowd + 0.15)
+    assert sure > 5 and unsure < 2
+    assert confidence_share(sure, 0.1, 0.7, 4.0, 0.7) < 0.12 < 0.65 < confidence_share(unsure, 0.1, 0.7, 4.0, 0.7)
+    assert adaptive_fusion({"dense": dense, "sparse": bm25}, dense_confidence=sure)[0].id == 1
+    assert adaptive_fusion({"dense": dense, "sparse": bm25}, dense_confidence=unsure)[0].id == 2
+    assert dense_confidence(0.9, crowd[:5]) is None  # too small a sample to say
+
+
+def test_retriever_reads_its_confidence_from_the_index_sample(tok):
+    """HybridRetriever gives adaptive fusion the top hit's standing against the index's own vectors:
+    a query vector equal to one stored vector in a spread-out corpus is confident."""
+    import numpy as np
+
+    from retrieval.dense import DenseIndex
+    from retrieval.retriever import HybridRetriever
+
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(300, 16)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    index = DenseIndex.build(np.arange(300), vecs)
+    sample = index.sample_vectors()
+    assert sample is not None and 250 <= len(sample) <= 300 and index.sample_vectors() is sample
+    confidence = HybridRetriever(None, index, None)._dense_confidence(vecs[7], index.search(vecs[7], 5))
+    assert confidence > 3
+    assert DenseIndex.build(np.arange(0), np.zeros((0, 16), np.float32), dim=16).sample_vectors() is None
+
+
 def test_adaptive_fusion_with_one_list_keeps_its_order():
     from retrieval.fusion import adaptive_fusion
 
