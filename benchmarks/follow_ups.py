@@ -35,7 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     from app.follow_up import rewrite_query, rule_rewrite
 
     pairs = json.loads(SET.read_text(encoding="utf-8"))["pairs"][:args.limit]
-    history = lambda pair: [{"role": "user", "content": pair["q1"]}, {"role": "assistant", "content": "……"}]  # noqa: E731
+
+    def history(pair: dict) -> list[dict]:
+        return [{"role": "user", "content": pair["q1"]}, {"role": "assistant", "content": "……"}]
+
     out: dict = {"pairs": len(pairs), "held_out": sum(1 for x in pairs if x.get("held_out"))}
     rules = [rule_rewrite(x["q2"], x["q1"]) for x in pairs]
     out["rules"] = {"right": sum(right(q, x) for q, x in zip(rules, pairs)),
