@@ -2,7 +2,9 @@
 
 Takes retrieved chunks (never a knowledge base) and an LLM backend. Every [n]
 in the final text points at a passage the model was given; invented numbers
-are removed. Below the relevance threshold the answer says the knowledge base
+are removed, and a model's numbers are checked sentence by sentence against
+the passages (app/citation_check.py): the streamed text shows the model's
+numbers, the final answer the verified ones. Below the relevance threshold the answer says the knowledge base
 does not contain it, in the question's language, and shows the closest
 passages instead of guessing.
 """
@@ -14,6 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
+from app.citation_check import check_citations
 from app.config import prompt_template
 from app.evidence import judge
 from app.extractive import extractive_answer
@@ -244,6 +247,8 @@ def answer_stream(question: str, chunks: Sequence[RetrievedChunk], *, llm=None, 
             close()
     text = "".join(parts).strip()
     refused = not text or text.startswith(REFUSAL[lang].rstrip("。.")) or REFUSAL["en"].rstrip(".") in text
+    if not refused:  # the model's [n] are claims: keep those the passages bear out, attach missing ones
+        text = check_citations(text, [c.text for c in chunks]).text
     cleaned, cites = map_citations(text, chunks)
     if refused:
         cites = [_citation(n, c) for n, c in enumerate(chunks[:3], 1)]
