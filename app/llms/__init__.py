@@ -16,6 +16,11 @@ log = logging.getLogger(__name__)
 BACKENDS = ("extractive", "openai", "transformers", "llamacpp")
 
 
+def _cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def load_llm(settings: dict[str, Any], name: str | None = None, *, fallback: bool = True):
     name = name or settings.get("answer", {}).get("llm", "extractive") or "extractive"
     cfg = settings.get("llms", {})
@@ -41,7 +46,9 @@ def load_llm(settings: dict[str, Any], name: str | None = None, *, fallback: boo
 
             c = cfg.get("llamacpp", {})
             return LlamaCpp(c.get("model_path") or "", n_ctx=int(c.get("n_ctx", 4096)),
-                            max_new_tokens=int(c.get("max_new_tokens", 512)))
+                            max_new_tokens=int(c.get("max_new_tokens", 512)),
+                            n_threads=int(c["n_threads"]) if c.get("n_threads") else _cores(),
+                            temperature=float(c.get("temperature", 0.1)))
         raise LLMError(f"unknown LLM backend {name!r}; choose one of {', '.join(BACKENDS)}")
     except LLMError as exc:
         if not fallback:
