@@ -11,7 +11,8 @@ its bigrams with it), and then:
 - a sentence left without a valid `[n]` gets the passage holding the most of it, when that passage
   holds at least ATTACH;
 - a sentence no passage supports (a lead-in, a conclusion in the model's own words) keeps no number;
-- a sentence too short to judge (fewer than MIN_UNITS units, e.g. 「可以。」) keeps the numbers it has.
+- a sentence too short to judge (fewer than MIN_UNITS units: 「可以。」, 「要承担责任。」, which echo the
+  question's words that every retrieved passage shares) keeps the numbers it has and gets none.
 
 The numbers stay those of the passages the model was given; `app.answering.map_citations` then
 turns them into the citation list.
@@ -25,7 +26,7 @@ from typing import Sequence
 KEEP = 0.3
 ATTACH = 0.45
 MARGIN = 0.3
-MIN_UNITS = 3
+MIN_UNITS = 5
 
 _MARK = re.compile(r"\[(\d{1,3})\]")
 # English function words: every sentence and passage has them, so they would count as support
@@ -72,15 +73,25 @@ def support(sentence: set[str], passage: set[str]) -> float:
 
 
 def _pieces(text: str) -> list[str]:
-    """`text` cut into sentences (each with its trailing [n] and separator); joined they are `text`."""
+    """`text` cut into sentences (each with its trailing [n] and separator); joined they are `text`.
+
+    A quotation (“…”, 「…」) is one piece up to its end however many clauses it holds: a model quoting
+    an article with （一）…；（二）…； quotes one passage, which should get one number, not one per clause."""
     out, pos = [], 0
     for m in _SENTENCE.finditer(text):
+        if m.group(0)[0] != "\n" and _open_quotes(text[pos:m.start()]) > 0:
+            continue
         if m.end() > pos:
             out.append(text[pos:m.end()])
             pos = m.end()
     if pos < len(text):
         out.append(text[pos:])
     return out
+
+
+def _open_quotes(text: str) -> int:
+    """How many quotations are open at the end of `text`."""
+    return text.count("“") - text.count("”") + text.count("「") - text.count("」")
 
 
 def check_citations(text: str, passages: Sequence[str]) -> CheckedText:

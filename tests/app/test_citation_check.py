@@ -76,3 +76,10 @@ def test_the_final_answer_cites_the_passage_the_sentence_came_from_not_the_model
              if e.type == "done"][0].answer
     assert final.text == "保管人对保管物享有留置权[3]。另外要讲诚信。"
     assert [(c.n, c.chunk_id, c.page) for c in final.citations] == [(3, "c2", 3)]
+
+
+def test_a_quoted_article_with_clauses_gets_one_number_and_a_short_direct_answer_none():
+    article = "第一条　有下列情形之一的，当事人要承担责任：（一）欺诈订立的；（二）恶意串通损害他人的；（三）违背公序良俗的。"
+    text = f"要承担责任。依据：“{article}”"
+    out = check_citations(text, [LIEN, article])
+    assert out.text == text + "[2]" and out.added == 1
