@@ -4,8 +4,9 @@ Takes retrieved chunks (never a knowledge base) and an LLM backend. Every [n]
 in the final text points at a passage the model was given; invented numbers
 are removed, and a model's numbers are checked sentence by sentence against
 the passages (app/citation_check.py): the streamed text shows the model's
-numbers, the final answer the verified ones. Below the relevance threshold the answer says the knowledge base
-does not contain it, in the question's language, and shows the closest
+numbers, the final answer the verified ones. Below the relevance threshold
+(app/evidence.py, decided before any model runs) the answer says the knowledge
+base does not contain it, in the question's language, and shows the closest
 passages instead of guessing.
 """
 from __future__ import annotations
