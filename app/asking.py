@@ -38,15 +38,24 @@ def ask_stream(kb, question: str, settings: dict, llm, *, history: Sequence[dict
                              query=query, known=kb.knows)
 
 
-def ask(kb, question: str, settings: dict, llm, **kwargs):
-    """The final Answer of `ask_stream`; a model that failed raises ModelFailed (a dead server must not
-    count as a refusal)."""
+def ask_timed(kb, question: str, settings: dict, llm, **kwargs):
+    """(Answer, milliseconds until the first token) of `ask_stream`; a model that failed raises
+    ModelFailed (a dead server must not count as a refusal). The first-token time is what a user
+    waits before text starts to appear (None if nothing was streamed)."""
     from app.errors import ModelFailed
 
-    final = None
+    final, first_ms = None, None
+    t0 = time.perf_counter()
     for ev in ask_stream(kb, question, settings, llm, **kwargs):
         if ev.type == "error":
             raise ModelFailed(f"the language model failed: {ev.text}")
+        if ev.type == "token" and first_ms is None:
+            first_ms = round((time.perf_counter() - t0) * 1000, 2)
         if ev.type == "done":
             final = ev.answer
-    return final
+    return final, first_ms
+
+
+def ask(kb, question: str, settings: dict, llm, **kwargs):
+    """The final Answer of `ask_stream` (see ask_timed)."""
+    return ask_timed(kb, question, settings, llm, **kwargs)[0]

@@ -81,10 +81,41 @@ def gold_rank(item: QAItem, ranked_texts: Iterable[str]) -> int | None:
     return None
 
 
+@dataclass(frozen=True)
+class QAResult:
+    """One scored question: what `zhida ask` answered, whether it counts, and how long the user waited."""
+
+    item: QAItem
+    answer: Any  # app.answering.Answer
+    correct: bool
+    first_token_ms: float | None
+    total_ms: float
+
+
+def run_questions(kb, items: Sequence[QAItem], settings: dict, llm, *, progress: bool = True) -> list[QAResult]:
+    """Ask every question exactly as `zhida ask` does (app.asking) and score it: the one loop behind
+    `zhida eval-qa` and `python -m benchmarks answers`, so both count the same thing."""
+    import time
+
+    from tqdm import tqdm
+
+    from app.asking import ask_timed
+
+    out = []
+    for item in tqdm(items, desc="questions", unit="q", leave=False, disable=None if progress else True):
+        t0 = time.perf_counter()
+        ans, first_ms = ask_timed(kb, item.question, settings, llm)
+        total_ms = round((time.perf_counter() - t0) * 1000, 2)
+        ok = is_correct(item, ans.refused, ans.text, [c.text for c in ans.citations])
+        out.append(QAResult(item, ans, ok, first_ms, total_ms))
+    return out
+
+
 def summarise(results: Sequence[tuple[QAItem, Any, bool]]) -> dict[str, Any]:
     """The `zhida eval-qa --json` object (other tools read it: keep the keys exactly).
 
-    `results` holds (item, Answer, correct) per question."""
+    `results` holds (item, Answer, correct) per question (or QAResult)."""
+    results = [(r.item, r.answer, r.correct) if isinstance(r, QAResult) else r for r in results]
     answerable = [r for r in results if r[0].answerable]
     unanswerable = [r for r in results if not r[0].answerable]
     return {

@@ -1,7 +1,10 @@
 """python -m benchmarks ingest|query|reindex|memory|quality|all [--quick] [--json]
+python -m benchmarks answers --llm llamacpp --model-path FILE.gguf [--questions Q] [--doc D] [--limit N] [--json]
 
 Each benchmark prints a table (rich, on stderr) and writes JSON to benchmarks/results/.
-With --json the result is also printed on stdout (one JSON object). The special form
+With --json the result is also printed on stdout (one JSON object). `answers` (a real language
+model's whole answers beside the extractive mode, benchmarks/answers.py) is not part of `all`: it
+needs a model file and minutes per few questions. The special form
 `python -m benchmarks query --size N [--queries Q] --json` prints exactly
 {"size": N, "zhida": {"dense": {"p50_ms", "p95_ms"}, "sparse": .., "hybrid": ..}, "peer": {..}}.
 """
@@ -19,7 +22,7 @@ BENCHMARKS = ("ingest", "query", "reindex", "memory", "quality")
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("benchmark", choices=BENCHMARKS + ("all",))
+    p.add_argument("benchmark", choices=BENCHMARKS + ("answers", "all"))
     p.add_argument("--quick", action="store_true", help="smaller sizes: the whole suite in a few minutes")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.add_argument("--size", type=int, action="append",
@@ -28,7 +31,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-peer", action="store_true", help="query: Zhida only")
     p.add_argument("--docs", type=int, help="ingest: number of generated documents (default 1000, quick 100)")
     p.add_argument("--files", type=int, help="reindex: number of files (default 1000)")
-    p.add_argument("--limit", type=int, help="quality: queries per eval set (default all, quick 300)")
+    p.add_argument("--limit", type=int, help="quality: queries per eval set (default all, quick 300); "
+                   "answers: questions, spread evenly over the file (default all)")
+    p.add_argument("--llm", default="llamacpp", help="answers: the backend to measure (default llamacpp)")
+    p.add_argument("--model-path", help="answers: the GGUF file for --llm llamacpp")
+    p.add_argument("--questions", help="answers: QUESTIONS.jsonl (default ../shared/data/qa/civil_code_dev.jsonl)")
+    p.add_argument("--doc", action="append", help="answers: a document to answer from (repeatable; "
+                   "default ../shared/data/docs/zh_civil_code.pdf)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="answers: a settings override, e.g. --set retrieval.top_k=8 (repeatable)")
+    p.add_argument("--no-extractive", action="store_true", help="answers: skip the extractive side (tuning runs)")
     return p
 
 
@@ -53,6 +65,11 @@ def _run_one(name: str, args) -> "Result":  # noqa: F821
         from benchmarks import quality
 
         return quality.run(args.quick, limit=args.limit)
+    if name == "answers":
+        from benchmarks import answers
+
+        return answers.run(args.llm, args.model_path, args.questions, args.doc, args.limit, args.set,
+                           extractive=not args.no_extractive)
     raise SystemExit(f"unknown benchmark {name}")
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Optional
+from contextlib import contextmanager
+from typing import Iterator, Optional, Sequence
 
 import typer
 
@@ -16,6 +17,24 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+@contextmanager
+def qa_knowledge_base(s: dict, docs: Sequence[Path], fresh: bool = False) -> Iterator:
+    """The throw-away KB of `docs` that eval-qa answers from, cached under ZHIDA_HOME/eval-cache by the
+    documents' contents and the index settings (see throwaway_catalog), so a second run embeds nothing."""
+    docs = [Path(d).resolve() for d in docs]
+    with throwaway_catalog(s, ["qa"] + [_sha256(d) for d in docs], fresh) as (cat, _work):
+        kb = cat.open("qa") if cat.exists("qa") else cat.create("qa")
+        typer.echo(f"indexing {len(docs)} document(s) with {kb.embedding_model} ...", err=True)
+        report = kb.ingest(docs, exclude=())
+        for f in report.files:
+            if f.status == "failed":
+                typer.echo(f"warning: {f.path}: {f.reason}", err=True)
+        try:
+            yield kb
+        finally:
+            kb.close()
 
 
 def eval_qa_cmd(
@@ -33,9 +52,8 @@ def eval_qa_cmd(
     """Score whole answers: build a throw-away knowledge base from the documents, ask every question
     exactly as `zhida ask` does, and count answers that hold the fact with the right citation, and
     refusals of questions the documents do not answer."""
-    from app.asking import ask
     from app.llms import load_llm
-    from app.qa_evaluation import QASetError, gold_rank, is_correct, load_qa, summarise
+    from app.qa_evaluation import QASetError, gold_rank, load_qa, run_questions, summarise
 
     try:
         items = load_qa(questions)
@@ -46,24 +64,12 @@ def eval_qa_cmd(
             raise typer.BadParameter(f"{d}: no such file", param_hint="--doc")
     s = settings(embedding)
     backend = load_llm(s, llm)
-    docs = [d.resolve() for d in doc]
-    with throwaway_catalog(s, ["qa"] + [_sha256(d) for d in docs], fresh) as (cat, _work):
-        kb = cat.open("qa") if cat.exists("qa") else cat.create("qa")
-        typer.echo(f"indexing {len(docs)} document(s) with {kb.embedding_model} ...", err=True)
-        report = kb.ingest(docs, exclude=())
-        for f in report.files:
-            if f.status == "failed":
-                typer.echo(f"warning: {f.path}: {f.reason}", err=True)
-        results, ranks = [], {}
-        from tqdm import tqdm
-
-        for item in tqdm(items, desc="questions", unit="q", leave=False, disable=None):
-            ans = ask(kb, item.question, s, backend)
-            ok = is_correct(item, ans.refused, ans.text, [c.text for c in ans.citations])
-            results.append((item, ans, ok))
-            if not ok and item.answerable:
-                ranks[item.id] = gold_rank(item, (c.text for c in kb.search(item.question, k=50)))
-        kb.close()
+    ranks = {}
+    with qa_knowledge_base(s, doc, fresh) as kb:
+        results = run_questions(kb, items, s, backend)
+        for r in results:
+            if not r.correct and r.item.answerable:
+                ranks[r.item.id] = gold_rank(r.item, (c.text for c in kb.search(r.item.question, k=50)))
     out = summarise(results)
     if json_out:
         print_json(out)

@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from app.llms.base import LLM, Extractive, LLMError
+from retrieval.threads import cpu_threads
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,9 @@ def load_llm(settings: dict[str, Any], name: str | None = None, *, fallback: boo
 
             c = cfg.get("llamacpp", {})
             return LlamaCpp(c.get("model_path") or "", n_ctx=int(c.get("n_ctx", 4096)),
-                            max_new_tokens=int(c.get("max_new_tokens", 512)))
+                            max_new_tokens=int(c.get("max_new_tokens", 512)),
+                            n_threads=int(c["n_threads"]) if c.get("n_threads") else cpu_threads(),
+                            temperature=float(c.get("temperature", 0.1)))
         raise LLMError(f"unknown LLM backend {name!r}; choose one of {', '.join(BACKENDS)}")
     except LLMError as exc:
         if not fallback:
