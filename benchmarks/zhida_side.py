@@ -383,7 +383,8 @@ def reindex_steps(home: Path, folder: Path, files: Sequence[Path], model: str = 
     return steps
 
 
-def synthetic_kb(corpus, log: Callable[[str], None] = print, per_doc: int = 100) -> tuple[Path, str]:
+def synthetic_kb(corpus, log: Callable[[str], None] = print, per_doc: int = 100, build_caches: bool = True
+                 ) -> tuple[Path, str]:
     """A real knowledge base (kb.sqlite + its own FAISS/BM25 caches) holding the synthetic corpus.
 
     Chunks go into kb.sqlite through knowledge.db, `per_doc` chunks per document, with the corpus's
@@ -400,9 +401,11 @@ def synthetic_kb(corpus, log: Callable[[str], None] = print, per_doc: int = 100)
 
     home = cache_dir() / f"kb-home-{corpus.size}-s{corpus.seed}"
     name = "synthetic"
-    done = home / ".complete"
-    if done.exists():
+    done, written = home / ".complete", home / ".sqlite-complete"
+    if done.exists() or (written.exists() and not build_caches):
         return home, name
+    if written.exists():
+        return _build_kb_caches(home, name, done, log)
     import shutil
 
     shutil.rmtree(home, ignore_errors=True)
@@ -428,11 +431,24 @@ def synthetic_kb(corpus, log: Callable[[str], None] = print, per_doc: int = 100)
                                         name=f"doc-{start // per_doc:06d}.txt", root="/synthetic", sha256=None,
                                         size=None, mtime=None, status="ok", fmt="txt", chunks=len(chunks))
             db.replace_chunks(kb.conn, doc_id, chunks, block[start - block_start:stop - block_start])
-    kb.manifest = db.read_manifest(kb.conn)
-    t1 = time.perf_counter()
-    log(f"zhida: chunks written in {t1 - t0:.0f} s; building the KB's FAISS + BM25 caches")
-    kb.refresh_indexes()
-    log(f"zhida: caches built in {time.perf_counter() - t1:.0f} s")
+    kb.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     kb.close()
+    written.write_text("ok", encoding="utf-8")
+    log(f"zhida: chunks written in {time.perf_counter() - t0:.0f} s")
+    if not build_caches:
+        return home, name
+    return _build_kb_caches(home, name, done, log)
+
+
+def _build_kb_caches(home: Path, name: str, done: Path, log: Callable[[str], None]) -> tuple[Path, str]:
+    """The KB's own FAISS + BM25 caches (what its first search would build), then the completion mark."""
+    import time
+
+    t1 = time.perf_counter()
+    log("zhida: building the KB's FAISS + BM25 caches")
+    kb = catalog(home).open(name)
+    kb.refresh_indexes()
+    kb.close()
+    log(f"zhida: caches built in {time.perf_counter() - t1:.0f} s")
     done.write_text("ok", encoding="utf-8")
     return home, name
