@@ -70,16 +70,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve_peak_rss(home: Path, kb_name: str, log: Callable[[str], None] = print, timeout: float = 900
-                   ) -> dict[str, Any] | None:
-    """Start `zhida serve` on the KB's home, search once per mode over HTTP, read the server's VmHWM."""
+def serve_peak_rss(home: Path, kb_name: str, log: Callable[[str], None] = print, timeout: float = 900,
+                   command: Sequence[str] | None = None, cwd: Path | None = None) -> dict[str, Any] | None:
+    """Start `zhida serve` on the KB's home, search once per mode over HTTP, read the server's VmHWM.
+
+    By default the server is this checkout's code (`python -m app.cli serve` from the repository), not
+    whatever the installed `zhida` script points at; `command`/`cwd` run another (a baseline checkout)."""
     import os
     import subprocess
     import time
 
-    zhida = Path(sys.executable).with_name("zhida")
-    if not zhida.exists():
-        return None
+    from benchmarks.common import REPO
+
+    command = list(command or [sys.executable, "-m", "app.cli"])
     try:
         import httpx
     except ImportError:
@@ -87,8 +90,8 @@ def serve_peak_rss(home: Path, kb_name: str, log: Callable[[str], None] = print,
     port = _free_port()
     env = dict(os.environ, ZHIDA_HOME=str(home))
     log(f"memory: starting `zhida serve --port {port}` on {home}")
-    proc = subprocess.Popen([str(zhida), "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*command, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, cwd=str(cwd or REPO))
     base = f"http://127.0.0.1:{port}"
     out: dict[str, Any] = {}
     try:
@@ -155,10 +158,29 @@ class SyntheticRetriever:
         self.q = q
         self.retriever = HybridRetriever(embedder, dense, sparse, tokenizer=tokenizer)
 
-    def search(self, query: str, mode: str, k: int = 5):
+    def search(self, query: str, mode: str, k: int = 5, timings: dict | None = None):
         q = self.q
         return self.retriever.search(query, k=k, mode=mode, candidates=q.candidates, fusion=q.fusion, rrf_k=q.rrf_k,
-                                     dense_weight=q.dense_weight)
+                                     dense_weight=q.dense_weight, timings=timings)
+
+    def with_embedder(self, embedder) -> "SyntheticRetriever":
+        """The same indexes searched with another query embedder (its own vectors are not re-indexed: the
+        synthetic corpus's vectors are random, so only the embedder's cost changes)."""
+        return SyntheticRetriever(embedder, self.retriever.dense, self.retriever.sparse, self.retriever.tokenizer,
+                                  self.q)
+
+
+def row_fetcher(corpus, log: Callable[[str], None] = print):
+    """`fetch(ids)`: the cited rows of synthetic chunks `ids` read from the synthetic KB's kb.sqlite in one
+    query, as KnowledgeBase.search reads them (knowledge.db.chunk_rows); the KB is written once if missing."""
+    from knowledge import db
+
+    home, name = synthetic_kb(corpus, log=log, build_caches=False)
+    conn = db.connect(home / "kbs" / name / "kb.sqlite", create=False)
+
+    def fetch(ids):
+        return db.chunk_rows(conn, [int(i) + 1 for i in ids])  # row ids count from 1, corpus ids from 0
+    return fetch
 
 
 _ZH_SENT_TOKENS: dict[int, list] = {}
