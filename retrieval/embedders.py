@@ -215,7 +215,19 @@ class SentenceTransformerEmbedder:
         return np.asarray(vecs, dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self.embed_queries([text])[0]
+        """One question straight through the model's modules. `encode` (length sorting, batching, progress
+        plumbing, device moves) cost more than the 6-layer forward pass itself on one short question: it is
+        the same tokenizer, modules and normalisation, so the vector equals `embed_queries([text])[0]`."""
+        import torch
+
+        model = self._model
+        prepare = getattr(model, "preprocess", None) or model.tokenize
+        features = prepare([self.query_prefix + text])
+        device = model.device
+        features = {k: (v.to(device) if hasattr(v, "to") else v) for k, v in features.items()}
+        with torch.inference_mode():
+            vec = model(features)["sentence_embedding"]
+        return _normalise(vec.float().cpu().numpy())[0].astype(np.float32)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         vecs = self._model.encode([self.query_prefix + t for t in texts], batch_size=self.batch_size,
