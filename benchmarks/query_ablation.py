@@ -2,9 +2,10 @@
 load then hits both sides alike): `python -m benchmarks.query_ablation --size 100000 [--queries 100]`.
 
 "before" re-creates what a hybrid query did before issue 17, on the same indexes: the question through
-SentenceTransformer.encode, FAISS on every core for one query, BM25 as a scipy sparse row-vector x
-matrix product. "after" is what retrieval does now (a direct forward pass, one FAISS thread for one
-query, a bincount over the query terms' postings). Fusion and row fetch are the same code on both sides.
+SentenceTransformer.encode on torch's default threads (the cores), FAISS on every core for one query,
+BM25 as a scipy sparse row-vector x matrix product. "after" is what retrieval does now (a direct
+forward pass on one torch thread, one FAISS thread for one query, a bincount over the query terms'
+postings). Fusion and row fetch are the same code on both sides.
 Prints a table on stderr and one JSON object on stdout.
 """
 from __future__ import annotations
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         t_keep = {k: list(v) for k, v in t.items()}
         # before
         t0 = time.perf_counter()
-        v_old = clock("before: query embedding", lambda: emb.embed_queries([q])[0])
+        v_old = clock("before: query embedding", lambda: emb.embed_queries([q])[0])  # encode, torch default threads
         d_old = clock("before: dense search", old_dense, v_old)
         s_old = clock("before: BM25", lambda: old_bm25(tok(q), depth))
         hits = clock("before: fusion", adaptive_fusion, {"dense": d_old, "sparse": s_old})
@@ -104,7 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"stage": s, "before p50 ms": b["p50_ms"], "after p50 ms": a["p50_ms"],
                      "before p95 ms": b["p95_ms"], "after p95 ms": a["p95_ms"]})
     n = len(qs) + 3
-    log(f"{args.size:,} chunks, {len(qs)} questions, interleaved; FAISS {cores} threads before / 1 after; "
+    import torch
+
+    log(f"{args.size:,} chunks, {len(qs)} questions, interleaved; FAISS {cores} threads before / 1 after; torch "
+        f"{torch.get_num_threads()} threads before / 1 after; "
         f"same dense ids {same_dense}/{n}, same BM25 ids {same_bm25}/{n}")
     log(markdown_table(rows))
     sys.stdout.write(json.dumps({"size": args.size, "queries": len(qs), "cores": cores, "stages": rows,

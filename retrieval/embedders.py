@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from retrieval.errors import ModelLoadError
-from retrieval.threads import cpu_threads
+from retrieval.threads import cpu_threads, torch_single_thread
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +225,7 @@ class SentenceTransformerEmbedder:
         features = prepare([self.query_prefix + text])
         device = model.device
         features = {k: (v.to(device) if hasattr(v, "to") else v) for k, v in features.items()}
-        with torch.inference_mode():
+        with torch.inference_mode(), torch_single_thread():
             vec = model(features)["sentence_embedding"]
         return _normalise(vec.float().cpu().numpy())[0].astype(np.float32)
 

@@ -6,6 +6,8 @@ container or under `taskset`; oversubscribing BLAS/OpenMP on 2 real cores made U
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
+from typing import Iterator
 
 
 def cpu_threads() -> int:
@@ -14,3 +16,23 @@ def cpu_threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # macOS, Windows
         return max(1, os.cpu_count() or 1)
+
+
+@contextmanager
+def torch_single_thread() -> Iterator[None]:
+    """Run one small forward pass (a single query) on one torch thread, then restore the setting.
+
+    Thread start-up and hand-off cost more than a 20-token, 6-layer pass gains from a second core, and on a
+    busy machine a two-thread pass waits for both threads to be scheduled: one MiniLM question took 40 ms
+    on one thread and 473 ms on two, interleaved, on the shared 2-core machine (encode(): 54 vs 741 ms).
+    torch's OpenMP setting is per calling thread, so a batch embedding in another thread keeps its cores."""
+    import torch
+
+    before = torch.get_num_threads()
+    if before != 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if before != 1:
+            torch.set_num_threads(before)
