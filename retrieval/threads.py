@@ -36,3 +36,39 @@ def torch_single_thread() -> Iterator[None]:
     finally:
         if before != 1:
             torch.set_num_threads(before)
+
+
+def bundled_openmp(package_dir) -> object | None:
+    """The OpenMP runtime a wheel bundles beside its package (`<pkg>.libs/libgomp*.so*`, as auditwheel
+    vendors it), loaded by ctypes, or None. Its omp_set_num_threads sets the calling thread's count for
+    the parallel regions that library's engine starts: a per-call thread setting the package lacks."""
+    import ctypes
+    from pathlib import Path
+
+    package_dir = Path(package_dir)
+    found = sorted((package_dir.parent / f"{package_dir.name}.libs").glob("libgomp*.so*"))
+    if not found:
+        return None
+    try:
+        lib = ctypes.CDLL(str(found[0]))
+        lib.omp_get_max_threads.restype = ctypes.c_int
+        lib.omp_set_num_threads.argtypes = [ctypes.c_int]
+        return lib
+    except (OSError, AttributeError):
+        return None
+
+
+@contextmanager
+def openmp_single_thread(lib) -> Iterator[None]:
+    """One OpenMP thread for this thread's next parallel regions in `lib` (see bundled_openmp), restored after."""
+    if lib is None:
+        yield
+        return
+    before = lib.omp_get_max_threads()
+    if before != 1:
+        lib.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        if before != 1:
+            lib.omp_set_num_threads(before)

