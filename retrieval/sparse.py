@@ -11,7 +11,6 @@ pickled, and memory-mapped on load. Builds stream (BM25Builder): typed count arr
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import tempfile
