@@ -6,7 +6,9 @@ With --json the result is also printed on stdout (one JSON object). `answers` (a
 model's whole answers beside the extractive mode, benchmarks/answers.py) is not part of `all`: it
 needs a model file and minutes per few questions. The special form
 `python -m benchmarks query --size N [--queries Q] --json` prints exactly
-{"size": N, "zhida": {"dense": {"p50_ms", "p95_ms"}, "sparse": .., "hybrid": ..}, "peer": {..}}.
+{"size": N, "zhida": {"dense": {"p50_ms", "p95_ms"}, "sparse": .., "hybrid": ..}, "peer": {..}}, and
+`python -m benchmarks memory --size N --json` prints exactly {"size": N, "zhida": {"build_peak_rss_mib",
+"serve_peak_rss_mib", "vectors_mib", "bm25_mib"}, "peer": {..} or null}.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, action="append",
                    help="query/memory: corpus size in chunks (repeatable for query)")
     p.add_argument("--queries", type=int, help="query: number of timed queries per mode (default 200, quick 100)")
-    p.add_argument("--no-peer", action="store_true", help="query: Zhida only")
+    p.add_argument("--no-peer", action="store_true", help="query/memory: Zhida only")
     p.add_argument("--docs", type=int, help="ingest: number of generated documents (default 1000, quick 100)")
     p.add_argument("--files", type=int, help="reindex: number of files (default 1000)")
     p.add_argument("--limit", type=int, help="quality: queries per eval set (default all, quick 300); "
@@ -60,7 +62,7 @@ def _run_one(name: str, args) -> "Result":  # noqa: F821
     if name == "memory":
         from benchmarks import memory
 
-        return memory.run(args.quick, size=(args.size or [None])[0])
+        return memory.run(args.quick, size=(args.size or [None])[0], peer=not args.no_peer)
     if name == "quality":
         from benchmarks import quality
 
@@ -99,6 +101,15 @@ def main(argv: list[str] | None = None) -> int:
 
         obj = query_latency.single_size_json(args.size[0], args.queries or 200, peer=not args.no_peer)
         query_latency.print_single(obj)
+        return 0
+
+    # The single-size memory form: likewise one object, ending the output.
+    if args.benchmark == "memory" and args.json and args.size and len(args.size) == 1:
+        from benchmarks import memory
+
+        obj = memory.single_size_json(args.size[0], peer=not args.no_peer)
+        sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
         return 0
 
     names = BENCHMARKS if args.benchmark == "all" else (args.benchmark,)

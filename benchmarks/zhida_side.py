@@ -70,16 +70,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve_peak_rss(home: Path, kb_name: str, log: Callable[[str], None] = print, timeout: float = 900
-                   ) -> dict[str, Any] | None:
-    """Start `zhida serve` on the KB's home, search once per mode over HTTP, read the server's VmHWM."""
+def serve_peak_rss(home: Path, kb_name: str, log: Callable[[str], None] = print, timeout: float = 900,
+                   command: Sequence[str] | None = None, cwd: Path | None = None) -> dict[str, Any] | None:
+    """Start `zhida serve` on the KB's home, search once per mode over HTTP, read the server's VmHWM.
+
+    By default the server is this checkout's code (`python -m app.cli serve` from the repository), not
+    whatever the installed `zhida` script points at; `command`/`cwd` run another (a baseline checkout)."""
     import os
     import subprocess
     import time
 
-    zhida = Path(sys.executable).with_name("zhida")
-    if not zhida.exists():
-        return None
+    from benchmarks.common import REPO
+
+    command = list(command or [sys.executable, "-m", "app.cli"])
     try:
         import httpx
     except ImportError:
@@ -87,8 +90,8 @@ def serve_peak_rss(home: Path, kb_name: str, log: Callable[[str], None] = print,
     port = _free_port()
     env = dict(os.environ, ZHIDA_HOME=str(home))
     log(f"memory: starting `zhida serve --port {port}` on {home}")
-    proc = subprocess.Popen([str(zhida), "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*command, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, cwd=str(cwd or REPO))
     base = f"http://127.0.0.1:{port}"
     out: dict[str, Any] = {}
     try:
@@ -155,10 +158,29 @@ class SyntheticRetriever:
         self.q = q
         self.retriever = HybridRetriever(embedder, dense, sparse, tokenizer=tokenizer)
 
-    def search(self, query: str, mode: str, k: int = 5):
+    def search(self, query: str, mode: str, k: int = 5, timings: dict | None = None):
         q = self.q
         return self.retriever.search(query, k=k, mode=mode, candidates=q.candidates, fusion=q.fusion, rrf_k=q.rrf_k,
-                                     dense_weight=q.dense_weight)
+                                     dense_weight=q.dense_weight, timings=timings)
+
+    def with_embedder(self, embedder) -> "SyntheticRetriever":
+        """The same indexes searched with another query embedder (its own vectors are not re-indexed: the
+        synthetic corpus's vectors are random, so only the embedder's cost changes)."""
+        return SyntheticRetriever(embedder, self.retriever.dense, self.retriever.sparse, self.retriever.tokenizer,
+                                  self.q)
+
+
+def row_fetcher(corpus, log: Callable[[str], None] = print):
+    """`fetch(ids)`: the cited rows of synthetic chunks `ids` read from the synthetic KB's kb.sqlite in one
+    query, as KnowledgeBase.search reads them (knowledge.db.chunk_rows); the KB is written once if missing."""
+    from knowledge import db
+
+    home, name = synthetic_kb(corpus, log=log, build_caches=False)
+    conn = db.connect(home / "kbs" / name / "kb.sqlite", create=False)
+
+    def fetch(ids):
+        return db.chunk_rows(conn, [int(i) + 1 for i in ids])  # row ids count from 1, corpus ids from 0
+    return fetch
 
 
 _ZH_SENT_TOKENS: dict[int, list] = {}
@@ -190,6 +212,14 @@ def zhida_sentence_tokens(log: Callable[[str], None] = print) -> list[list[str]]
     return data
 
 
+def _storage_key() -> str:
+    """How DenseIndex stores vectors (part of the cached index folder's name, so a change rebuilds it)."""
+    from retrieval import DenseSettings
+
+    d = DenseSettings()
+    return f"f{d.flat_fp16_from}-{d.hnsw_storage}"
+
+
 def synthetic_indexes(corpus, log: Callable[[str], None] = print):
     """(DenseIndex, BM25Index) over the synthetic corpus, built once and cached with their own save/load."""
     import time
@@ -200,7 +230,7 @@ def synthetic_indexes(corpus, log: Callable[[str], None] = print):
 
     retrieval = _need("retrieval", "DenseIndex", "DenseSettings", "BM25Index", "HybridRetriever")
     q = query_settings()
-    folder = cache_dir() / f"zhida-indexes-{corpus.size}-s{corpus.seed}-h{q.hnsw_threshold}"
+    folder = cache_dir() / f"zhida-indexes-{corpus.size}-s{corpus.seed}-h{q.hnsw_threshold}-{_storage_key()}"
     dense_file, bm25_dir = folder / "dense.faiss", folder / "bm25"
     settings = retrieval.DenseSettings(hnsw_threshold=q.hnsw_threshold)
     if dense_file.exists() and (bm25_dir / "params.json").exists():
@@ -244,7 +274,7 @@ def synthetic_index_bytes(corpus) -> dict[str, int]:
     from benchmarks.common import cache_dir
 
     q = query_settings()
-    folder = cache_dir() / f"zhida-indexes-{corpus.size}-s{corpus.seed}-h{q.hnsw_threshold}"
+    folder = cache_dir() / f"zhida-indexes-{corpus.size}-s{corpus.seed}-h{q.hnsw_threshold}-{_storage_key()}"
     # postings = what a search loads; the saved term counts (tf_*, keys) are read only by the next rebuild
     files = list((folder / "bm25").iterdir()) if (folder / "bm25").exists() else []
     bm25 = sum(p.stat().st_size for p in files if not p.name.startswith(("tf_", "keys")))
@@ -383,7 +413,8 @@ def reindex_steps(home: Path, folder: Path, files: Sequence[Path], model: str = 
     return steps
 
 
-def synthetic_kb(corpus, log: Callable[[str], None] = print, per_doc: int = 100) -> tuple[Path, str]:
+def synthetic_kb(corpus, log: Callable[[str], None] = print, per_doc: int = 100, build_caches: bool = True
+                 ) -> tuple[Path, str]:
     """A real knowledge base (kb.sqlite + its own FAISS/BM25 caches) holding the synthetic corpus.
 
     Chunks go into kb.sqlite through knowledge.db, `per_doc` chunks per document, with the corpus's
@@ -400,9 +431,11 @@ def synthetic_kb(corpus, log: Callable[[str], None] = print, per_doc: int = 100)
 
     home = cache_dir() / f"kb-home-{corpus.size}-s{corpus.seed}"
     name = "synthetic"
-    done = home / ".complete"
-    if done.exists():
+    done, written = home / ".complete", home / ".sqlite-complete"
+    if done.exists() or (written.exists() and not build_caches):
         return home, name
+    if written.exists():
+        return _build_kb_caches(home, name, done, log)
     import shutil
 
     shutil.rmtree(home, ignore_errors=True)
@@ -428,11 +461,24 @@ def synthetic_kb(corpus, log: Callable[[str], None] = print, per_doc: int = 100)
                                         name=f"doc-{start // per_doc:06d}.txt", root="/synthetic", sha256=None,
                                         size=None, mtime=None, status="ok", fmt="txt", chunks=len(chunks))
             db.replace_chunks(kb.conn, doc_id, chunks, block[start - block_start:stop - block_start])
-    kb.manifest = db.read_manifest(kb.conn)
-    t1 = time.perf_counter()
-    log(f"zhida: chunks written in {t1 - t0:.0f} s; building the KB's FAISS + BM25 caches")
-    kb.refresh_indexes()
-    log(f"zhida: caches built in {time.perf_counter() - t1:.0f} s")
+    kb.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     kb.close()
+    written.write_text("ok", encoding="utf-8")
+    log(f"zhida: chunks written in {time.perf_counter() - t0:.0f} s")
+    if not build_caches:
+        return home, name
+    return _build_kb_caches(home, name, done, log)
+
+
+def _build_kb_caches(home: Path, name: str, done: Path, log: Callable[[str], None]) -> tuple[Path, str]:
+    """The KB's own FAISS + BM25 caches (what its first search would build), then the completion mark."""
+    import time
+
+    t1 = time.perf_counter()
+    log("zhida: building the KB's FAISS + BM25 caches")
+    kb = catalog(home).open(name)
+    kb.refresh_indexes()
+    kb.close()
+    log(f"zhida: caches built in {time.perf_counter() - t1:.0f} s")
     done.write_text("ok", encoding="utf-8")
     return home, name

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from retrieval import BM25Index, DenseIndex, DenseSettings
-from retrieval.sparse import TermCounts
+from retrieval.dense import DenseBuilder
+from retrieval.sparse import BM25Builder, TermCounts
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +41,39 @@ def index_text(text: str, heading_json: str) -> str:
     return f"{heading}\n{text}" if heading else text
 
 
-def _snapshot(conn: sqlite3.Connection, dim: int):
-    """One read transaction: the generation and every chunk's id, text and vector."""
+BATCH_ROWS = 8192  # rows read from SQLite at a time: the build never holds every chunk's text or vector
+
+
+def _stream(conn: sqlite3.Connection, cache_dir: Path, dim: int, tokenizer, dense_settings: DenseSettings):
+    """One read transaction: the generation, then every chunk in row-id order, batch by batch, into a
+    DenseBuilder (vectors) and a BM25Builder (term counts, carried over where the text is unchanged).
+    Memory is the indexes being built plus one batch, not a copy of the table."""
+    token_key = getattr(tokenizer, "fingerprint", None)
+    previous = _previous_counts(cache_dir, token_key)
     conn.execute("BEGIN")
     try:
         gen = int(conn.execute("SELECT value FROM manifest WHERE key='generation'").fetchone()["value"])
-        rows = conn.execute("SELECT row_id, text, heading_path, vector FROM chunks ORDER BY row_id").fetchall()
+        count = int(conn.execute("SELECT COUNT(*) AS n FROM chunks").fetchone()["n"])
+        dense = DenseBuilder(dim, count, dense_settings) if count else None
+        sparse = BM25Builder(previous)
+        cur = conn.execute("SELECT row_id, text, heading_path, vector FROM chunks ORDER BY row_id")
+        n = 0
+        while True:
+            rows = cur.fetchmany(BATCH_ROWS)
+            if not rows:
+                break
+            n += len(rows)
+            ids = np.fromiter((r["row_id"] for r in rows), dtype=np.int64, count=len(rows))
+            texts = [index_text(r["text"], r["heading_path"]) for r in rows]
+            keys = np.fromiter((_text_key(t) for t in texts), dtype=np.int64, count=len(texts))
+            if dense is not None:
+                dense.add(ids, np.frombuffer(b"".join(r["vector"] for r in rows), dtype=np.float32).reshape(-1, dim))
+            sparse.add(ids, keys, lambda j, texts=texts: tokenizer(texts[j]))
+            del rows, texts
     finally:
         conn.execute("COMMIT")
-    ids = np.fromiter((r["row_id"] for r in rows), dtype=np.int64, count=len(rows))
-    vectors = np.frombuffer(b"".join(r["vector"] for r in rows), dtype=np.float32).reshape(len(rows), dim) \
-        if rows else np.zeros((0, dim), dtype=np.float32)
-    texts = [index_text(r["text"], r["heading_path"]) for r in rows]
-    return gen, ids, vectors, texts
+    log.debug("BM25: tokenised %d of %d chunks (the rest carried over)", sparse.tokenised, n)
+    return gen, n, (dense.finish() if dense is not None and n else None), sparse.finish()
 
 
 def _write_stamp(cache_dir: Path, stamp: dict) -> None:
@@ -88,13 +109,8 @@ def _cleanup(cache_dir: Path, keep: set[str]) -> None:
 def build(conn: sqlite3.Connection, cache_dir: Path, dim: int, tokenizer, dense_settings: DenseSettings) -> Indexes:
     """The indexes for the committed state, written to cache_dir when the disk lets us. The caches are
     derived, so a full or read-only disk costs only the next load: this process answers from memory."""
-    gen, ids, vectors, texts = _snapshot(conn, dim)
-    dense = DenseIndex.build(ids, vectors, dense_settings, dim=dim) if len(ids) else None
+    gen, n, dense, sparse = _stream(conn, cache_dir, dim, tokenizer, dense_settings)
     token_key = getattr(tokenizer, "fingerprint", None)
-    keys = np.fromiter((_text_key(t) for t in texts), dtype=np.int64, count=len(texts))
-    previous = _previous_counts(cache_dir, token_key)
-    sparse, tokenised = BM25Index.rebuild(previous, ids, keys, lambda i: tokenizer(texts[i]))
-    log.debug("BM25: tokenised %d of %d chunks (the rest carried over)", tokenised, len(ids))
     dense_name, sparse_name = f"dense-{gen}.faiss", f"bm25-{gen}"
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -103,14 +119,18 @@ def build(conn: sqlite3.Connection, cache_dir: Path, dim: int, tokenizer, dense_
         sparse.save(cache_dir / sparse_name)
         names = [sparse_name] + ([dense_name] if dense is not None else [])
         _write_stamp(cache_dir, {"generation": gen, "dense": dense_name if dense is not None else None,
-                                 "sparse": sparse_name, "count": int(len(ids)), "dim": dim, "tokenizer": token_key,
+                                 "sparse": sparse_name, "count": n, "dim": dim, "tokenizer": token_key,
                                  "sizes": _sizes(cache_dir, names)})
         _cleanup(cache_dir, {dense_name, sparse_name})
+        try:  # answer from the memory-mapped files just written: the built arrays' memory goes back
+            sparse = BM25Index.load(cache_dir / sparse_name)
+        except (OSError, ValueError) as exc:
+            log.warning("could not map the BM25 cache just written (%s); answering from memory", exc)
     except (OSError, RuntimeError) as exc:  # a read-only or full disk (or FAISS refusing) still answers from memory
         log.warning("could not write index caches in %s (%s); answering from memory, they are rebuilt on the "
                     "next start", cache_dir, exc)
     sparse.counts = None  # only the next build needs them, and it reads them from disk
-    return Indexes(gen, dense, sparse, int(len(ids)))
+    return Indexes(gen, dense, sparse, n)
 
 
 def _text_key(text: str) -> int:

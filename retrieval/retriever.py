@@ -1,6 +1,7 @@
 """Dense + sparse retrieval, fusion and optional reranking behind one call."""
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import Callable, Collection, Sequence
 
@@ -29,22 +30,31 @@ class HybridRetriever:
 
     def search(self, query: str, *, k: int = 5, mode: str = "hybrid", candidates: int = 50, fusion: str = "adaptive",
                rrf_k: int = 60, dense_weight: float = 0.5, rerank: bool = False, rerank_top_n: int = 20,
-               query_vector: np.ndarray | None = None, within: Collection[int] | None = None) -> list[Hit]:
-        """Ranked hits; `within` (row ids) limits both retrievers to those rows (chosen documents)."""
+               query_vector: np.ndarray | None = None, within: Collection[int] | None = None,
+               timings: dict[str, float] | None = None) -> list[Hit]:
+        """Top-k hits. `within` (row ids) limits both retrievers to those rows (chosen documents);
+        `timings`, when given, receives each stage's seconds (embed, dense, sparse, fusion, rerank) so a
+        benchmark can say where a query's time goes."""
         if mode not in MODES:
             raise ValueError(f"unknown retrieval mode {mode!r}; choose one of {', '.join(MODES)}")
         if fusion not in FUSIONS:
             raise ValueError(f"unknown fusion {fusion!r}; choose one of {', '.join(FUSIONS)}")
         depth = max(k, candidates, rerank_top_n if rerank else 0)
         ranked: dict[str, Sequence[tuple[int, float]]] = {}
+        clock = time.perf_counter
+        marks: dict[str, float] = {}
+        t = clock()
         qv = None
         if mode in ("dense", "hybrid") and self.dense is not None and len(self.dense):
             qv = query_vector if query_vector is not None else self.embedder.embed_query(query)
+            marks["embed"], t = clock() - t, clock()
             ranked["dense"] = (self.dense.search(qv, depth) if within is None
                                else self.dense.search_within(qv, depth, list(within)))
+            marks["dense"], t = clock() - t, clock()
         if mode in ("sparse", "hybrid") and self.sparse is not None and len(self.sparse):
             ranked["sparse"] = (self.sparse.search(query, depth, self.tokenizer) if within is None
                                 else self.sparse.search(query, depth, self.tokenizer, within))
+            marks["sparse"], t = clock() - t, clock()
         if mode == "hybrid":
             if fusion == "adaptive":
                 hits = adaptive_fusion(ranked, dense_confidence=self._dense_confidence(qv, ranked.get("dense")))
@@ -57,9 +67,13 @@ class HybridRetriever:
             hits = reciprocal_rank_fusion(ranked, k=rrf_k)
             hits = [replace(h, score=(h.dense_score if mode == "dense" else h.sparse_score) or 0.0) for h in hits]
             hits.sort(key=lambda h: (-h.score, h.id))
+        marks["fusion"], t = clock() - t, clock()
         if rerank and self.reranker is not None and self.text_of is not None and hits:
             head = hits[:rerank_top_n]
             hits = rerank_hits(hits, query, self.text_of([h.id for h in head]), self.reranker, rerank_top_n)
+            marks["rerank"] = clock() - t
+        if timings is not None:
+            timings.update(marks)
         return hits[:k]
 
     def _dense_confidence(self, qv, dense: Sequence[tuple[int, float]] | None) -> float | None:

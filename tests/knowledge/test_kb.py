@@ -334,3 +334,24 @@ def test_a_kb_made_under_a_full_width_name_by_an_older_version_still_opens(catal
     shutil.move(str(catalog.root / "old"), str(catalog.root / "ｏｌｄ"))  # NFC kept full-width letters
     assert catalog.open("ｏｌｄ").path.name == "ｏｌｄ"
     assert catalog.exists("ｏｌｄ")
+
+
+def test_cache_build_read_in_small_batches_answers_like_one_batch(catalog, tmp_path, monkeypatch):
+    """The cache build streams kb.sqlite in batches; 3-row batches must give the one-batch indexes."""
+    import shutil
+
+    from knowledge import caches
+
+    kb = catalog.create("kb")
+    kb.ingest([write_corpus(tmp_path / "docs")])
+    queries = ("第7条规定", "topic3 English", "知识库检索")
+    want = {(q, m): [(c.chunk_id, round(c.score, 5)) for c in kb.search(q, k=4, mode=m)]
+            for q in queries for m in ("dense", "sparse", "hybrid")}
+    assert all(want.values())
+    kb.close()
+    shutil.rmtree(tmp_path / "home" / "kbs" / "kb" / "cache")
+    monkeypatch.setattr(caches, "BATCH_ROWS", 3)
+    kb = catalog.open("kb")
+    got = {(q, m): [(c.chunk_id, round(c.score, 5)) for c in kb.search(q, k=4, mode=m)]
+           for q in queries for m in ("dense", "sparse", "hybrid")}
+    assert got == want

@@ -321,9 +321,14 @@ def test_sentence_transformer_folder_loads_and_applies_family_prefixes(tiny_mode
     seen = []
     real_encode = e5emb._model.encode
     e5emb._model.encode = lambda texts, **kw: (seen.extend(texts), real_encode(texts, **kw))[1]
-    e5emb.embed_query("知识")
+    e5emb.embed_queries(["知识"])
     e5emb.embed_documents(["知识"])
     assert seen == ["query: 知识", "passage: 知识"]
+    # one question skips encode()'s batching machinery, and gives the same prefixed vector
+    one = e5emb.embed_query("知识")
+    assert one.dtype == np.float32 and one.shape == (32,)
+    np.testing.assert_allclose(one, real_encode(["query: 知识"], normalize_embeddings=True)[0], atol=1e-5)
+    assert not np.allclose(one, real_encode(["知识"], normalize_embeddings=True)[0], atol=1e-3)
     bge = tmp_path / "bge-small-zh-v1.5"
     shutil.copytree(tiny_models["embedder"], bge)
     assert load_embedder(str(bge)).query_prefix.startswith("为这个句子生成表示")
