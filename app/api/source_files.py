@@ -9,7 +9,6 @@ was replaced since (a symlink now pointing elsewhere, an edited file) is refused
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import stat
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from app.api.errors import ApiError
+from knowledge.collecting import file_sha256
 
 _CHUNK_ID = re.compile(r"[0-9A-Za-z_-]{1,128}")
 
@@ -99,14 +99,6 @@ def document_chunks(ctx: Any, name: str, doc_id: str, section_index: int | None 
     return _kb_call(kb.document_chunks, int(doc_id), section_index)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def checked_file(document: dict[str, Any]) -> Path:
     """The document's file, if it is still the one that was indexed; 404/409 with the reason if not."""
     path = Path(str(document.get("path") or ""))
@@ -120,7 +112,13 @@ def checked_file(document: dict[str, Any]) -> Path:
         raise ApiError(404, f"{shown!r} is no longer a regular file at {path}", "file_missing")
     same = (document.get("size") == st.st_size and document.get("mtime") is not None
             and abs(float(document["mtime"]) - st.st_mtime) < 1e-3)
-    if not same and document.get("sha256") and _sha256(path) != document["sha256"]:
-        raise ApiError(409, f"the file of {shown!r} changed since it was indexed; re-index it to see its "
-                            "pages", "file_changed")
+    if not same and document.get("sha256"):
+        try:
+            changed = file_sha256(path) != document["sha256"]
+        except OSError as exc:  # unreadable now, or swapped for a FIFO after the stat
+            raise ApiError(404, f"{shown!r} cannot be read at {path} ({exc.strerror or exc})",
+                           "file_missing") from None
+        if changed:
+            raise ApiError(409, f"the file of {shown!r} changed since it was indexed; re-index it to see its "
+                                "pages", "file_changed")
     return path

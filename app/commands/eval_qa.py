@@ -1,7 +1,6 @@
 """`zhida eval-qa QUESTIONS.jsonl --doc FILE`: end-to-end answer scoring through `zhida ask`'s path."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from contextlib import contextmanager
 from typing import Iterator, Optional, Sequence
@@ -9,14 +8,7 @@ from typing import Iterator, Optional, Sequence
 import typer
 
 from app.commands._common import plain, print_json, settings, stdout_console, throwaway_catalog
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+from knowledge.collecting import file_sha256
 
 
 @contextmanager
@@ -24,7 +16,7 @@ def qa_knowledge_base(s: dict, docs: Sequence[Path], fresh: bool = False) -> Ite
     """The throw-away KB of `docs` that eval-qa answers from, cached under ZHIDA_HOME/eval-cache by the
     documents' contents and the index settings (see throwaway_catalog), so a second run embeds nothing."""
     docs = [Path(d).resolve() for d in docs]
-    with throwaway_catalog(s, ["qa"] + [_sha256(d) for d in docs], fresh) as (cat, _work):
+    with throwaway_catalog(s, ["qa"] + [file_sha256(d) for d in docs], fresh) as (cat, _work):
         kb = cat.open("qa") if cat.exists("qa") else cat.create("qa")
         typer.echo(f"indexing {len(docs)} document(s) with {kb.embedding_model} ...", err=True)
         report = kb.ingest(docs, exclude=())
