@@ -10,12 +10,13 @@ from app.llms.base import LLMError
 class LlamaCpp:
     def __init__(self, model_path: str, n_ctx: int = 4096, max_new_tokens: int = 512, n_threads: int | None = None,
                  temperature: float = 0.1):
+        # the file first: a wrong path is the commoner mistake, and checking it needs no import
+        if not model_path or not Path(model_path).expanduser().is_file():
+            raise LLMError(f"GGUF model file not found: {model_path!r} (set llms.llamacpp.model_path)")
         try:
             from llama_cpp import Llama
         except ImportError as exc:
             raise LLMError("the llamacpp backend needs llama-cpp-python: pip install -e '.[llamacpp]'") from exc
-        if not model_path or not Path(model_path).expanduser().is_file():
-            raise LLMError(f"GGUF model file not found: {model_path!r} (set llms.llamacpp.model_path)")
         self.name = f"llamacpp:{Path(model_path).name}"
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
