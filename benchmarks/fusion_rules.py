@@ -87,22 +87,6 @@ def adaptive(base_wd=0.7, gamma=0.5, norm="z", signal="upper"):
     return fuse
 
 
-def margin_gate(lo=0.15, hi=0.5, m0=0.3, t=0.08, depth=50):
-    """z-scored lists; BM25's share rises from lo to hi with its top-1 margin (s1 - s2) / s1."""
-    def fuse(l, q):
-        sp = l["sparse"]
-        if not sp:
-            return [i for i, _ in l["dense"]]
-        m = (sp[0][1] - sp[1][1]) / sp[0][1] if len(sp) > 1 and sp[0][1] > 0 else 1.0
-        ws = lo + (hi - lo) / (1 + np.exp(-(m - m0) / t))
-        wd = 1 - ws
-        zd, fd = _z(l["dense"], depth)
-        zs, fs = _z(sp, depth)
-        ids = set(zd) | set(zs)
-        return sorted(ids, key=lambda i: (-(wd * zd.get(i, fd) + ws * zs.get(i, fs)), i))
-    return fuse
-
-
 def product_adaptive(l, q):
     """retrieval.fusion.adaptive_fusion as the product runs it (depth 50, as `candidates`), with the
     dense confidence the retriever computes from the index's vector sample."""
