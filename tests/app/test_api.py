@@ -77,6 +77,27 @@ def upload(client: TestClient, kb: str, files: list[tuple[str, bytes]]):
     return client.post(f"/api/kbs/{kb}/documents", files=[("files", (n, b, "application/octet-stream")) for n, b in files])
 
 
+def client_with_kb(monkeypatch, kb: str, files: list[tuple[str, bytes]], llm_url: str | None = None) -> TestClient:
+    """An entered TestClient of the whole server (no UI, hashing embedder, no token) with `kb` holding
+    `files`; with `llm_url`, answers come from that OpenAI-compatible server. The caller exits it."""
+    monkeypatch.setenv("ZHIDA_EMBEDDING_MODEL", "hashing")
+    monkeypatch.delenv("ZHIDA_TOKEN", raising=False)
+    if llm_url:
+        monkeypatch.setenv("ZHIDA_LLM", "openai")
+        monkeypatch.setenv("ZHIDA_OPENAI_BASE_URL", llm_url)
+        monkeypatch.setenv("ZHIDA_OPENAI_MODEL", "qwen2.5:7b")
+    else:
+        monkeypatch.delenv("ZHIDA_LLM", raising=False)
+    from app.config import load_settings
+    from app.server import create_app
+
+    c = TestClient(create_app(load_settings(), ui=False))
+    c.__enter__()
+    assert c.post("/api/kbs", json={"name": kb}).status_code == 201
+    assert wait_job(c, upload(c, kb, files).json()["job_id"])["status"] == "done"
+    return c
+
+
 @pytest.fixture
 def answering():
     return pytest.importorskip("app.answering", reason="app/answering.py has not landed yet")

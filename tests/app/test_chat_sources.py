@@ -6,34 +6,17 @@ on 127.0.0.1 (tests/fake_openai.py)."""
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 
 from app.citations import Citation, citation_dict, footnotes, page_label, where
-from tests.app.test_api import make_docx, make_pdf, sse_events, upload, wait_job
+from tests.app.test_api import client_with_kb, make_docx, make_pdf, sse_events
 from tests.fake_openai import COMPLETION_TOKENS, PROMPT_TOKENS, fake_openai
 
 QUESTION = "住宿标准是多少？"
 
 
 def _client(monkeypatch, tmp_path, llm_url: str | None = None):
-    monkeypatch.setenv("ZHIDA_EMBEDDING_MODEL", "hashing")
-    monkeypatch.delenv("ZHIDA_TOKEN", raising=False)
-    if llm_url:
-        monkeypatch.setenv("ZHIDA_LLM", "openai")
-        monkeypatch.setenv("ZHIDA_OPENAI_BASE_URL", llm_url)
-        monkeypatch.setenv("ZHIDA_OPENAI_MODEL", "qwen2.5:7b")
-    else:
-        monkeypatch.delenv("ZHIDA_LLM", raising=False)
-    from app.config import load_settings
-    from app.server import create_app
-
-    c = TestClient(create_app(load_settings(), ui=False))
-    c.__enter__()
-    assert c.post("/api/kbs", json={"name": "hr"}).status_code == 201
-    r = upload(c, "hr", [("报销.docx", make_docx(tmp_path / "报销.docx").read_bytes()),
-                         ("年会.pdf", make_pdf(tmp_path / "年会.pdf").read_bytes())])
-    assert wait_job(c, r.json()["job_id"])["status"] == "done"
-    return c
+    return client_with_kb(monkeypatch, "hr", [("报销.docx", make_docx(tmp_path / "报销.docx").read_bytes()),
+                                              ("年会.pdf", make_pdf(tmp_path / "年会.pdf").read_bytes())], llm_url)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.follow_up import rewrite_query, rule_rewrite
-from tests.app.test_api import upload, wait_job
+from tests.app.test_api import client_with_kb, upload, wait_job
 from tests.fake_openai import fake_openai
 
 SET = json.loads((Path(__file__).parent / "data" / "follow_ups.json").read_text(encoding="utf-8"))
@@ -45,23 +45,8 @@ def _reference_rewriter(messages: list[dict]) -> str:
 
 
 def _app(monkeypatch, llm_url: str | None = None) -> TestClient:
-    monkeypatch.setenv("ZHIDA_EMBEDDING_MODEL", "hashing")
-    monkeypatch.delenv("ZHIDA_TOKEN", raising=False)
-    if llm_url:
-        monkeypatch.setenv("ZHIDA_LLM", "openai")
-        monkeypatch.setenv("ZHIDA_OPENAI_BASE_URL", llm_url)
-        monkeypatch.setenv("ZHIDA_OPENAI_MODEL", "qwen2.5:7b")
-    else:
-        monkeypatch.delenv("ZHIDA_LLM", raising=False)
-    from app.config import load_settings
-    from app.server import create_app
-
-    c = TestClient(create_app(load_settings(), ui=False))
-    c.__enter__()
-    assert c.post("/api/kbs", json={"name": "docs"}).status_code == 201
-    files = [(name, text.encode()) for name, text in SET["documents"].items()]
-    assert wait_job(c, upload(c, "docs", files).json()["job_id"])["status"] == "done"
-    return c
+    return client_with_kb(monkeypatch, "docs", [(name, text.encode()) for name, text in SET["documents"].items()],
+                          llm_url)
 
 
 @pytest.fixture

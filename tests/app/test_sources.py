@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.app.test_api import client, settings, upload, wait_job  # noqa: F401 (fixtures)
+from tests.conftest import SHARED_DOCS
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "docs"
 MD = """# 公司制度
 
 ## 年假
@@ -30,7 +30,7 @@ def civil_code_pages(path: Path) -> Path:
     """Pages 10-11 of the shared Civil Code PDF (the whole book takes too long to index in a fast test)."""
     import pymupdf
 
-    src = SHARED / "zh_civil_code.pdf"
+    src = SHARED_DOCS / "zh_civil_code.pdf"
     if not src.exists():
         pytest.skip(f"{src} is missing (../shared/data is not checked out)")
     out = pymupdf.open()

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.browser.test_ui_flow import ARGS, CHROMIUM, SCREENS, _free_port, launch
+from tests.browser.test_ui_flow import ARGS, CHROMIUM, SCREENS, _free_port, launch, need_chromium
 from tests.fake_openai import fake_openai
 
 pytestmark = pytest.mark.browser
@@ -42,8 +42,7 @@ def _serve(tmp, llm):
 
 @pytest.fixture
 def page(served):
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium not found: `make test` installs it with apt-get (apt-get install chromium)")
+    need_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from tests.browser.test_ui_flow import ARGS, CHROMIUM, server  # noqa: F401  (the `zhida serve` fixture)
+from tests.browser.test_ui_flow import ARGS, CHROMIUM, need_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -93,8 +93,7 @@ def _state(base: str) -> dict:
 
 
 def test_pages_on_other_origins_cannot_change_anything(server, evil, tmp_path):  # noqa: F811
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium not found (apt-get install chromium)")
+    need_chromium()
     from playwright.sync_api import sync_playwright
 
     port = server.rsplit(":", 1)[1]

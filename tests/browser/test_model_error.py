@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.browser.test_ui_flow import ARGS, CHROMIUM, SCREENS, launch
+from tests.browser.test_ui_flow import ARGS, CHROMIUM, SCREENS, launch, need_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -23,8 +23,7 @@ def dead_llm_server(tmp_path):
 
 
 def test_a_dead_model_server_is_an_error_in_the_chat(dead_llm_server, tmp_path):
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium not found: `make test` installs it with apt-get (apt-get install chromium)")
+    need_chromium()
     import httpx
     from playwright.sync_api import expect, sync_playwright
 

@@ -13,24 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.test_ui_flow import ARGS, CHROMIUM, SCREENS, launch
+from tests.app.test_sources import civil_code_pages
+from tests.browser.test_ui_flow import ARGS, CHROMIUM, SCREENS, launch, need_chromium
+from tests.conftest import SHARED_DOCS
 
 pytestmark = pytest.mark.browser
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "docs"
-
-
-def civil_code_pages(path: Path) -> Path:
-    import pymupdf
-
-    src = SHARED / "zh_civil_code.pdf"
-    if not src.exists():
-        pytest.skip(f"{src} is missing (../shared/data is not checked out)")
-    out = pymupdf.open()
-    with pymupdf.open(str(src)) as doc:
-        out.insert_pdf(doc, from_page=9, to_page=10)
-    out.save(str(path))
-    out.close()
-    return path
 
 
 def policy_docx(path: Path) -> Path:
@@ -47,11 +34,6 @@ def policy_docx(path: Path) -> Path:
     d.add_paragraph("差旅费用需要在出差结束后三十天内提交报销申请。")
     d.save(str(path))
     return path
-
-
-@pytest.fixture
-def server(tmp_path):
-    yield from launch(tmp_path)
 
 
 def _setup_kb(base: str, tmp_path: Path) -> None:
@@ -75,8 +57,7 @@ def _setup_kb(base: str, tmp_path: Path) -> None:
 
 
 def test_citation_opens_the_viewer_on_its_highlighted_page(server, tmp_path):
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium not found (apt-get install chromium)")
+    need_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     _setup_kb(server, tmp_path)
@@ -205,7 +186,7 @@ def test_citation_opens_the_viewer_on_its_highlighted_page(server, tmp_path):
             expect(page.locator("#viewer")).to_be_hidden()
 
             # the upload form's password field opens the encrypted sample PDF
-            locked = SHARED / "bad_encrypted_password_test.pdf"
+            locked = SHARED_DOCS / "bad_encrypted_password_test.pdf"
             page.get_by_role("tab", name="文档").click()
             page.set_input_files("#upload-files input[type=file]", [str(locked)])
             expect(page.locator("#upload-files tr", has_text="bad_encrypted")).to_have_count(1)
@@ -224,8 +205,7 @@ def test_citation_opens_the_viewer_on_its_highlighted_page(server, tmp_path):
 
 
 def test_conversation_survives_reload_and_restart_and_scope_limits_answers(tmp_path):
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium not found (apt-get install chromium)")
+    need_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     SCREENS.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,14 @@ import pytest
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
+
+
+def need_chromium() -> None:
+    """Skip the calling test, with the way to get it, where Debian's chromium is not installed."""
+    if not CHROMIUM.exists():
+        pytest.skip("/usr/bin/chromium not found: `make test` installs it with apt-get (apt-get install chromium)")
+
+
 REPO = Path(__file__).resolve().parents[2]
 SCREENS = Path("/tmp/zhida_screens")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -97,14 +105,8 @@ def launch(tmp_path: Path, **extra_env: str):
         log.close()
 
 
-@pytest.fixture
-def server(tmp_path):
-    yield from launch(tmp_path)
-
-
 def test_ui_create_upload_ask_cite_and_report_corrupt_file(server, tmp_path):
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium not found: `make test` installs it with apt-get (apt-get install chromium)")
+    need_chromium()
     pytest.importorskip("app.answering", reason="app/answering.py has not landed yet")
     from playwright.sync_api import expect, sync_playwright
 

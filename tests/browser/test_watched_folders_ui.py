@@ -5,19 +5,13 @@ import shutil
 
 import pytest
 
-from tests.browser.test_ui_flow import ARGS, CHROMIUM, SCREENS, launch
+from tests.browser.test_ui_flow import ARGS, CHROMIUM, SCREENS, need_chromium
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def server(tmp_path):
-    yield from launch(tmp_path)
-
-
 def test_watch_a_folder_from_the_ui(server, tmp_path):
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium not found: `make test` installs it with apt-get (apt-get install chromium)")
+    need_chromium()
     pytest.importorskip("watchdog", reason="watchdog is not installed")
     import httpx
     from playwright.sync_api import expect, sync_playwright
