@@ -89,10 +89,9 @@ def _filename_from_disposition(value: bytes) -> tuple[str | None, str | None]:
 class _UploadSink:
     """Callbacks for python-multipart's streaming parser; writes file parts to disk as they come."""
 
-    def __init__(self, dest: Path, *, max_bytes: int, max_files: int, suffixes: Iterable[str], strict: bool = True):
+    def __init__(self, dest: Path, *, max_bytes: int, max_files: int, suffixes: Iterable[str]):
         self.dest = dest
-        self.strict = strict  # False: an unsupported file becomes a failed row, the others go on
-        self.rejected: list[dict] = []
+        self.rejected: list[dict] = []  # unsupported files: failed rows; the other files go on
         self.fields: dict[str, str] = {}  # small form fields (FORM_FIELDS), e.g. the PDF password
         self._form_field: str | None = None
         self.max_bytes = max_bytes
@@ -137,16 +136,10 @@ class _UploadSink:
         suffix = suffix_of(name)
         if suffix not in self.suffixes:
             shown = suffix or "(no extension)"
-            if not self.strict:
-                self.rejected.append({"name": original, "path": original, "status": "failed", "chunks": 0,
-                                      "reason": f"unsupported file type {shown}", "error_kind": "unsupported"})
-                self._current = None
-                return
-            raise ApiError(
-                415,
-                f"unsupported file type {shown} for {original!r}; supported: {', '.join(sorted(self.suffixes))}",
-                "unsupported_type",
-            )
+            self.rejected.append({"name": original, "path": original, "status": "failed", "chunks": 0,
+                                  "reason": f"unsupported file type {shown}", "error_kind": "unsupported"})
+            self._current = None
+            return
         name = self._unique(name)
         path = self.dest / name
         self._current = SavedUpload(original_name=original or name, name=name, path=path, size=0)
@@ -208,23 +201,6 @@ class UploadForm:
     fields: dict[str, str]
 
 
-async def receive_uploads(
-    content_type: str,
-    body: AsyncIterator[bytes],
-    staging_root: Path,
-    *,
-    max_bytes: int,
-    max_files: int,
-    suffixes: Iterable[str],
-) -> tuple[Path, list[SavedUpload]]:
-    """Stream a multipart body into a fresh `staging_root/<uuid>/` folder; any unsupported file refuses
-    the whole body (415). Returns the folder and the saved files. On any error (limit, type, malformed
-    body) the folder and every partial file in it are deleted before raising."""
-    form = await receive_upload_form(content_type, body, staging_root, max_bytes=max_bytes, max_files=max_files,
-                                     suffixes=suffixes, strict=True)
-    return form.dest, form.saved
-
-
 async def receive_upload_form(
     content_type: str,
     body: AsyncIterator[bytes],
@@ -233,10 +209,11 @@ async def receive_upload_form(
     max_bytes: int,
     max_files: int,
     suffixes: Iterable[str],
-    strict: bool = False,
 ) -> UploadForm:
-    """Like receive_uploads, but (unless `strict`) an unsupported file fails alone: it becomes a failed
-    row and the other files go on; only a body with no supported file at all is refused (415)."""
+    """Stream a multipart body into a fresh `staging_root/<uuid>/` folder. An unsupported file fails
+    alone: it becomes a failed row and the other files go on; only a body with no supported file at all
+    is refused (415). On any error (limit, no supported file, malformed body) the folder and every
+    partial file in it are deleted before raising."""
     mime, params = parse_options_header(content_type or "")
     boundary = params.get(b"boundary")
     if mime != b"multipart/form-data" or not boundary:
@@ -245,7 +222,7 @@ async def receive_upload_form(
         raise ApiError(400, f"the multipart boundary is {len(boundary)} characters long; at most {MAX_BOUNDARY} "
                             "are accepted (RFC 2046 asks for 70)", "bad_request")
     dest = staging_root / uuid.uuid4().hex
-    sink = _UploadSink(dest, max_bytes=max_bytes, max_files=max_files, suffixes=suffixes, strict=strict)
+    sink = _UploadSink(dest, max_bytes=max_bytes, max_files=max_files, suffixes=suffixes)
     callbacks = {
         "on_part_begin": sink.on_part_begin,
         "on_part_data": sink.on_part_data,

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.api.errors import ApiError
-from app.api.uploads import receive_uploads, sanitize_filename
+from app.api.uploads import receive_upload_form, sanitize_filename
 from app.errors import UserError
 from app.i18n import detect_lang
 from app.jobs import JobRunner
@@ -132,8 +132,8 @@ def test_upload_limit_is_enforced_while_streaming(tmp_path):
         yield b"\r\n--b0undary--\r\n"
 
     async def go():
-        return await receive_uploads("multipart/form-data; boundary=b0undary", body(), tmp_path,
-                                     max_bytes=2 * 1024 * 1024, max_files=3, suffixes=[".txt"])
+        return await receive_upload_form("multipart/form-data; boundary=b0undary", body(), tmp_path,
+                                         max_bytes=2 * 1024 * 1024, max_files=3, suffixes=[".txt"])
 
     with pytest.raises(ApiError) as info:
         asyncio.run(go())
@@ -146,8 +146,9 @@ def test_upload_writes_server_chosen_names(tmp_path):
     async def body():
         yield _multipart([("../a.txt", b"one"), ("sub/a.txt", b"two"), ("报告.md", b"three")])
 
-    folder, saved = asyncio.run(receive_uploads("multipart/form-data; boundary=b0undary", body(), tmp_path,
-                                                max_bytes=1024, max_files=5, suffixes=[".txt", ".md"]))
+    form = asyncio.run(receive_upload_form("multipart/form-data; boundary=b0undary", body(), tmp_path,
+                                           max_bytes=1024, max_files=5, suffixes=[".txt", ".md"]))
+    folder, saved = form.dest, form.saved
     assert [s.name for s in saved] == ["a.txt", "a (2).txt", "报告.md"]
     assert [s.original_name for s in saved] == ["../a.txt", "sub/a.txt", "报告.md"]
     assert all(s.path.parent == folder and folder.parent == tmp_path for s in saved)
