@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from app.errors import UserError
+from app.errors import UserError, is_user_error
 
 cli = typer.Typer(
     name="zhida",
@@ -46,16 +46,6 @@ def _register_commands() -> None:
     register(cli)
 
 
-def _is_user_error(exc: BaseException) -> bool:
-    """Errors whose message is a complete answer for the user: no traceback."""
-    from app.config import ConfigError
-    from knowledge.errors import KBError
-    from app.llms.base import LLMError
-    from retrieval.errors import ModelLoadError
-
-    return isinstance(exc, (KBError, ModelLoadError, LLMError, ConfigError, FileNotFoundError, PermissionError, ValueError))
-
-
 def _is_usage_error(exc: BaseException) -> bool:
     """A bad option value or usage (`-k -3`): click's own message ("Invalid value for '-k'") and exit 2."""
     vendored = sys.modules.get("typer._click.exceptions")
@@ -88,7 +78,7 @@ def main() -> None:
         if isinstance(exc, UserError):
             typer.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
-        if _is_user_error(exc):
+        if is_user_error(exc):
             typer.echo(f"error: {exc}", err=True)
             sys.exit(2)
         typer.echo(f"error: {type(exc).__name__}: {exc} (run with -v for details)", err=True)

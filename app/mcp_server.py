@@ -202,13 +202,12 @@ def _call(fn: Callable[[], tuple[str, dict]]) -> CallToolResult:
     """Run a tool body: its text plus structured content, or an error result (`isError`) whose text is the
     CLI's one-line reason. Returned rather than raised: a raised ToolError reaches the client prefixed
     with "Error executing tool NAME:"."""
-    from app.cli import _is_user_error
-    from app.errors import UserError
+    from app.errors import UserError, is_user_error
 
     try:
         text, data = fn()
     except Exception as exc:
-        if isinstance(exc, UserError) or _is_user_error(exc):
+        if isinstance(exc, UserError) or is_user_error(exc):
             reason = str(exc)
         else:
             log.warning("MCP tool failed", exc_info=True)
