@@ -55,7 +55,9 @@ def embedder_loader(settings: dict[str, Any]):
         remote = remote_embedding_settings(settings) if model.startswith("openai:") else None
         return _cached("embedder", model, lambda: load_embedder(model, device=emb.get("device", "auto"),
                                                                   batch_size=int(emb.get("batch_size", 32)),
-                                                                  remote=remote))
+                                                                  remote=remote,
+                                                                  query_precision=str(emb.get("query_precision",
+                                                                                              "auto"))))
     return load
 
 

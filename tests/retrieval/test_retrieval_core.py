@@ -316,7 +316,7 @@ def test_sentence_transformer_folder_loads_and_applies_family_prefixes(tiny_mode
     assert v.shape == (2, 32) and v.dtype == np.float32
     e5 = tmp_path / "my-e5-small"
     shutil.copytree(tiny_models["embedder"], e5)
-    e5emb = load_embedder(str(e5))
+    e5emb = load_embedder(str(e5), query_precision="float32")
     assert (e5emb.query_prefix, e5emb.document_prefix) == ("query: ", "passage: ")
     seen = []
     real_encode = e5emb._model.encode
@@ -332,6 +332,31 @@ def test_sentence_transformer_folder_loads_and_applies_family_prefixes(tiny_mode
     bge = tmp_path / "bge-small-zh-v1.5"
     shutil.copytree(tiny_models["embedder"], bge)
     assert load_embedder(str(bge)).query_prefix.startswith("为这个句子生成表示")
+
+
+def test_single_questions_run_in_bf16_only_where_the_cpu_has_it_and_stay_the_same_vector(tiny_models):
+    import torch
+
+    from retrieval.embedders import native_bf16_cpu
+
+    texts = ["收养一个十岁的孩子，需要孩子本人同意吗？", "How long do refunds take?", "知识"]
+    exact = load_embedder(tiny_models["embedder"], device="cpu", query_precision="float32")
+    assert exact._single_query_model() is exact._model
+    auto = load_embedder(tiny_models["embedder"], device="cpu")
+    auto._model = exact._model  # the same weights: only the question's precision differs
+    query_model = auto._single_query_model()
+    if native_bf16_cpu():
+        assert query_model is not exact._model
+        assert next(query_model.parameters()).dtype == torch.bfloat16
+        assert next(exact._model.parameters()).dtype == torch.float32  # documents still embed in float32
+    else:
+        assert query_model is exact._model
+    for text in texts:
+        a, b = exact.embed_query(text), auto.embed_query(text)
+        assert b.dtype == np.float32 and abs(float(np.linalg.norm(b)) - 1.0) < 1e-5
+        assert float(a @ b) > 0.999
+    with pytest.raises(ValueError, match="auto, float32"):
+        load_embedder(tiny_models["embedder"], query_precision="half")
 
 
 def test_unloadable_models_name_the_offline_alternatives(tmp_path, monkeypatch):
