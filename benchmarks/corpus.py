@@ -144,12 +144,15 @@ def sentence_tokens() -> tuple[tuple[str, ...], ...]:
 
 # --- generated documents -------------------------------------------------------------------------
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # a few eval passages carry them; XML (docx) refuses them
+
+
 def _doc_paragraphs(rng: np.random.Generator, n_paras: tuple[int, int] = (3, 6)) -> list[str]:
     sents = sentences()
     paras = []
     for _ in range(int(rng.integers(n_paras[0], n_paras[1] + 1))):
         k = int(rng.integers(2, 6))
-        paras.append("".join(sents[j] for j in rng.integers(0, len(sents), size=k)))
+        paras.append(_CONTROL.sub("", "".join(sents[j] for j in rng.integers(0, len(sents), size=k))))
     return paras
 
 
