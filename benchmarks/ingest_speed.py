@@ -21,7 +21,7 @@ from benchmarks import zhida_side
 from benchmarks.common import EMBED_BATCH, Result, log, minilm_path
 from benchmarks.corpus import generated_docs, real_docs
 
-OVERHEAD_TARGET = 1.15
+OVERHEAD_TARGET = 1.1  # issue 17: ingest within 10% of the model's own time on the same chunks
 
 
 def _doc_files(folder: Path) -> list[Path]:
