@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from retrieval import BM25Index, DenseIndex, DenseSettings
-from retrieval.dense import DenseBuilder
+from retrieval.dense import DenseBuilder, layout_of, planned_layout
 from retrieval.sparse import BM25Builder, TermCounts
 
 log = logging.getLogger(__name__)
@@ -203,4 +203,10 @@ def load(cache_dir: Path, expected_generation: int, dense_settings: DenseSetting
     if len(sparse) != count or (dense is not None and len(dense) != count) or (dense is None and count):
         log.warning("index cache in %s does not match its stamp; rebuilding", cache_dir)
         return None
+    if dense is not None:
+        built, wanted = layout_of(dense.cpu_index), planned_layout(count, dense_settings)
+        if built != wanted:  # the settings choosing flat/HNSW and its vector storage changed since the build
+            log.info("vector index in %s is %s, the settings ask for %s; rebuilding it from kb.sqlite (no "
+                     "re-embedding)", cache_dir, built, wanted)
+            return None
     return Indexes(expected_generation, dense, sparse, count)

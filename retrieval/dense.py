@@ -64,6 +64,37 @@ def _new_inner(dim: int, count: int, settings: DenseSettings) -> faiss.Index:
     return inner
 
 
+_QTYPE_NAMES = {"QT_fp16": "fp16", "QT_8bit": "int8"}
+
+
+def planned_layout(count: int, settings: DenseSettings) -> str:
+    """The vector layout `_new_inner` builds for `count` vectors under `settings`, as layout_of names it."""
+    if count < settings.hnsw_threshold:
+        return "flat-fp16" if count >= settings.flat_fp16_from else "flat-float32"
+    return f"hnsw-{settings.hnsw_storage}-m{settings.hnsw_m}"
+
+
+def layout_of(index: faiss.Index) -> str:
+    """How a built index stores its vectors (flat-float32, flat-fp16, hnsw-fp16-m32, ...): what a cache was
+    built as, so a changed setting (hnsw_threshold, flat_fp16_from, hnsw_storage, hnsw_m) is noticed."""
+    inner = faiss.downcast_index(index.index) if hasattr(index, "index") else faiss.downcast_index(index)
+    if isinstance(inner, faiss.IndexHNSW):
+        storage = faiss.downcast_index(inner.storage)
+        kind = "float32"
+        if isinstance(storage, faiss.IndexScalarQuantizer):
+            qtype = storage.sq.qtype
+            kind = next((name for attr, name in _QTYPE_NAMES.items() if getattr(faiss.ScalarQuantizer, attr) == qtype),
+                        f"sq{qtype}")
+        return f"hnsw-{kind}-m{inner.hnsw.nb_neighbors(1)}"
+    if isinstance(inner, faiss.IndexScalarQuantizer):
+        qtype = inner.sq.qtype
+        name = next((n for attr, n in _QTYPE_NAMES.items() if getattr(faiss.ScalarQuantizer, attr) == qtype), f"sq{qtype}")
+        return f"flat-{name}"
+    if isinstance(inner, faiss.IndexFlat):
+        return "flat-float32"
+    return type(inner).__name__
+
+
 class DenseBuilder:
     """A DenseIndex fed in batches: flat or HNSW chosen by the expected count, a quantiser trained on the
     first TRAIN_SAMPLE vectors (held until then), every other vector going straight into FAISS."""

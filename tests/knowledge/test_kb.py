@@ -256,6 +256,36 @@ def test_small_files_are_embedded_together_and_reported_in_order(embedder, tmp_p
         assert kb.search(f"topic{i}", k=1, mode="sparse")[0].source.endswith(f"doc{i:02d}.txt")
 
 
+def test_a_cache_built_with_another_vector_layout_is_rebuilt_once_from_kb_sqlite(embedder, tmp_path, monkeypatch):
+    """Changing the setting that picks flat or HNSW (or their storage) takes effect on the next open: the
+    cache built the old way is rebuilt from the stored vectors, nothing is embedded again."""
+    from knowledge import QuerySettings, caches
+    from retrieval.dense import layout_of
+
+    folder = write_corpus(tmp_path / "docs", n=12)
+    Catalog(tmp_path / "home", embedder_loader=lambda _: embedder, defaults=IndexSettings("hashing")
+            ).create("kb").ingest([folder])
+    flat = Catalog(tmp_path / "home", embedder_loader=lambda _: embedder).open("kb")
+    assert layout_of(flat.refresh_indexes().dense.cpu_index) == "flat-float32"
+    flat.close()
+    embedded = embedder.embedded
+    builds = []
+    real_build = caches.build
+    monkeypatch.setattr(caches, "build", lambda *a, **kw: builds.append(1) or real_build(*a, **kw))
+
+    def reopen():
+        return Catalog(tmp_path / "home", embedder_loader=lambda _: embedder,
+                       query=QuerySettings(hnsw_threshold=5)).open("kb")
+
+    kb = reopen()
+    assert layout_of(kb.refresh_indexes().dense.cpu_index) == "hnsw-fp16-m32" and builds == [1]
+    assert kb.search("第7号文档。知识库问答系统的第7条规定是关于检索的。", k=1, mode="dense")[0].source.endswith("doc07.txt")
+    kb.close()
+    again = reopen()
+    again.refresh_indexes()
+    assert builds == [1] and embedder.embedded == embedded  # the new cache loads as it is; no re-embedding
+
+
 def test_adding_a_file_tokenises_only_its_chunks_for_bm25(catalog, tmp_path, monkeypatch):
     """BM25 caches carry term counts over: an ingest into a big KB re-tokenises what changed, not everything."""
     from retrieval.tokenize import Tokenizer
