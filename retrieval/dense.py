@@ -65,9 +65,6 @@ def _new_inner(dim: int, count: int, settings: DenseSettings) -> faiss.Index:
     return inner
 
 
-_QTYPE_NAMES = {"QT_fp16": "fp16", "QT_8bit": "int8"}
-
-
 def planned_layout(count: int, settings: DenseSettings) -> str:
     """The vector layout `_new_inner` builds for `count` vectors under `settings`, as layout_of names it."""
     if count < settings.hnsw_threshold:
@@ -75,24 +72,23 @@ def planned_layout(count: int, settings: DenseSettings) -> str:
     return f"hnsw-{settings.hnsw_storage}-m{settings.hnsw_m}"
 
 
+def _storage_name(index: faiss.Index) -> str:
+    """float32, or the STORAGES name of a scalar quantiser's type (fp16, int8)."""
+    if not isinstance(index, faiss.IndexScalarQuantizer):
+        return "float32"
+    qtype = index.sq.qtype
+    return next((name for name, attr in STORAGES.items() if attr and getattr(faiss.ScalarQuantizer, attr) == qtype),
+                f"sq{qtype}")
+
+
 def layout_of(index: faiss.Index) -> str:
     """How a built index stores its vectors (flat-float32, flat-fp16, hnsw-fp16-m32, ...): what a cache was
     built as, so a changed setting (hnsw_threshold, flat_fp16_from, hnsw_storage, hnsw_m) is noticed."""
-    inner = faiss.downcast_index(index.index) if hasattr(index, "index") else faiss.downcast_index(index)
+    inner = faiss.downcast_index(index.index if hasattr(index, "index") else index)
     if isinstance(inner, faiss.IndexHNSW):
-        storage = faiss.downcast_index(inner.storage)
-        kind = "float32"
-        if isinstance(storage, faiss.IndexScalarQuantizer):
-            qtype = storage.sq.qtype
-            kind = next((name for attr, name in _QTYPE_NAMES.items() if getattr(faiss.ScalarQuantizer, attr) == qtype),
-                        f"sq{qtype}")
-        return f"hnsw-{kind}-m{inner.hnsw.nb_neighbors(1)}"
-    if isinstance(inner, faiss.IndexScalarQuantizer):
-        qtype = inner.sq.qtype
-        name = next((n for attr, n in _QTYPE_NAMES.items() if getattr(faiss.ScalarQuantizer, attr) == qtype), f"sq{qtype}")
-        return f"flat-{name}"
-    if isinstance(inner, faiss.IndexFlat):
-        return "flat-float32"
+        return f"hnsw-{_storage_name(faiss.downcast_index(inner.storage))}-m{inner.hnsw.nb_neighbors(1)}"
+    if isinstance(inner, (faiss.IndexScalarQuantizer, faiss.IndexFlat)):
+        return f"flat-{_storage_name(inner)}"
     return type(inner).__name__
 
 

@@ -142,3 +142,22 @@ def test_large_flat_indexes_store_fp16_and_small_ones_stay_exact():
     recall = np.mean([len({i for i, _ in a} & {i for i, _ in b}) / 10 for a, b in zip(got, want)])
     assert recall >= 0.98, recall
     assert abs(got[0][0][1] - want[0][0][1]) < 1e-2  # scores are the same cosines, to fp16 precision
+
+
+@pytest.mark.parametrize("count, settings", [
+    (100, DenseSettings()),
+    (300, DenseSettings(flat_fp16_from=200)),
+    (500, DenseSettings(hnsw_threshold=400)),
+    (500, DenseSettings(hnsw_threshold=400, hnsw_storage="float32")),
+    (500, DenseSettings(hnsw_threshold=400, hnsw_storage="int8", hnsw_m=16)),
+])
+def test_an_index_reads_back_the_layout_its_settings_planned(tmp_path, count, settings):
+    """What a saved cache was built as is read from the FAISS file itself, so caches.load can tell a cache
+    built under other settings (see test_kb's layout rebuild test)."""
+    from retrieval.dense import layout_of, planned_layout
+
+    DenseIndex.build(np.arange(count), _clustered(count), settings).save(tmp_path / "d.faiss")
+    loaded = DenseIndex.load(tmp_path / "d.faiss", settings)
+    assert layout_of(loaded.cpu_index) == planned_layout(count, settings)
+    other = DenseSettings(hnsw_threshold=10**9, flat_fp16_from=10**9)
+    assert (layout_of(loaded.cpu_index) == planned_layout(count, other)) == (planned_layout(count, settings) == "flat-float32")
