@@ -21,8 +21,11 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import queue
 import signal
 import sys
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -239,8 +242,45 @@ def _signal_name(code: int) -> str:
         return str(code)
 
 
+class _Spawner:
+    """Starts worker processes from one long-lived daemon thread.
+
+    Linux sends the parent-death signal (PR_SET_PDEATHSIG, see _die_with_parent) when the *thread* that
+    started a child ends, not the process: a worker started from an ingest's parse thread was killed as
+    soon as that ingest finished, so it could not be kept warm for the next one. Started from here, a
+    worker lives until its pool closes it or this process dies (then it gets SIGKILL, as before)."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self, make):
+        """make() run on the spawner thread; its result (or exception) returned here."""
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="zhida-parser-spawner", daemon=True)
+                self._thread.start()
+        done: Future = Future()
+        self._jobs.put((make, done))
+        return done.result()
+
+    def _run(self) -> None:
+        while True:
+            make, done = self._jobs.get()
+            try:
+                done.set_result(make())
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                done.set_exception(exc)
+            del make, done  # not kept until the next job: a dropped pool must be collectable
+
+
+_SPAWNER = _Spawner()
+
+
 class ParserPool:
-    """One reusable parser worker (replaced after a timeout or crash). Not thread-safe: one caller at a time."""
+    """One reusable parser worker (replaced after a timeout or crash), kept until close(), whichever thread
+    calls. Not thread-safe: one caller at a time."""
 
     def __init__(self, limits: ParserLimits = ParserLimits(), *, work: str = "ingest.isolated:_work"):
         self.limits = limits
@@ -286,7 +326,7 @@ class ParserPool:
                 self._stop(kill=True)
                 self.restarts += 1
             if self._worker is None:
-                self._worker = _Worker(self.limits, self.work)
+                self._worker = _SPAWNER.start(lambda: _Worker(self.limits, self.work))
             try:
                 self._worker.conn.send(msg)
                 break

@@ -220,3 +220,5 @@ class MilvusKnowledgeBase(KnowledgeBaseCore):
     def close(self) -> None:
         self.closed = True
         self.milvus.close()
+        with self._parser_lock:
+            self._close_parser()

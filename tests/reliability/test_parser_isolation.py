@@ -99,3 +99,39 @@ def test_config_keys_reach_the_ingest_settings(monkeypatch, tmp_path):
     assert (st.isolate_parsers, st.parser_timeout_s, st.parser_memory_mb) == (False, 7.0, 300)
     default = services.ingest_settings(load_settings(home=tmp_path / "none"))
     assert default.isolate_parsers and default.parser_timeout_s == 300 and default.parser_memory_mb == 2048
+
+
+def test_the_parser_process_stays_warm_between_ingests_and_goes_with_the_kb(tmp_path, monkeypatch):
+    """A server's uploads and a watched folder's bursts ingest one file at a time: the worker is started
+    once per KB, survives the thread that first used it (Linux's parent-death signal follows the thread
+    that started a child, so it is started from a long-lived one), and is closed with the KB."""
+    import threading
+    import time
+
+    folder = _write(tmp_path / "docs", ["a.txt", "b.txt", "c.txt"])
+    cat = Catalog(tmp_path / "home", embedder_loader=lambda m: load_embedder("hashing"))
+    kb = cat.create("warm")
+    first = threading.Thread(target=kb.ingest, args=([str(folder / "a.txt")],))
+    first.start()
+    first.join()
+    worker = kb._parser_pool._worker
+    time.sleep(0.5)  # a killed worker would be gone by now
+    assert worker.alive()
+    for name in ("b.txt", "c.txt"):
+        assert kb.ingest([str(folder / name)]).summary()["added"] == 1
+        assert kb._parser_pool._worker is worker and worker.alive()
+    assert kb._parser_pool.restarts == 0
+    kb.close()
+    assert worker.wait(5) is not None  # gone with the KB
+
+    import knowledge.base
+
+    monkeypatch.setattr(knowledge.base, "PARSER_IDLE_S", 0.3)
+    idle = cat.open("warm")
+    (folder / "d.txt").write_text("第四个文件的内容。", encoding="utf-8")
+    idle.ingest([str(folder / "d.txt")])
+    worker = idle._parser_pool._worker
+    assert worker.wait(5) is not None and idle._parser_pool is None  # stopped once idle for PARSER_IDLE_S
+    (folder / "e.txt").write_text("第五个文件的内容。", encoding="utf-8")
+    assert idle.ingest([str(folder / "e.txt")]).summary()["added"] == 1  # and started again when needed
+    idle.close()
