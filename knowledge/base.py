@@ -139,8 +139,8 @@ class KnowledgeBaseCore:
         The worker stays up between this KB's ingests (a server's uploads, a watched folder's bursts) until
         PARSER_IDLE_S pass without one, or `close()`: a fresh interpreter importing the parsers made a
         one-file ingest 0.70 s for a small PDF against 0.022 s warm (DOCX 0.19 against 0.046 s;
-        `python -m benchmarks.warm_parser`), and an idle worker holds ~150 MB. An ingest that finds it busy (another thread ingesting into this KB object) gets a worker
-        of its own for the run."""
+        `python -m benchmarks.warm_parser`), and an idle worker holds ~150 MB. An ingest that finds it busy
+        (another thread ingesting into this KB object) gets a worker of its own for the run."""
         st = self.ingest_settings
         if not st.isolate_parsers:
             yield None
@@ -158,14 +158,18 @@ class KnowledgeBaseCore:
                 self._parser_pool = ParserPool(limits)
             yield self._parser_pool.parse
         finally:
-            # weakly: a KB dropped without close() is collected, its pool's pipes close and the worker exits
-            self._parser_idle = threading.Timer(PARSER_IDLE_S, _call_if_alive, (weakref.WeakMethod(self._close_idle_parser),))
-            self._parser_idle.daemon = True
-            self._parser_idle.start()
+            if self.closed:  # closed while this ingest ran: close() left the worker to us
+                self._close_parser()
+            else:  # weakly: a KB dropped without close() is collected, its pool's pipes close, the worker exits
+                self._parser_idle = threading.Timer(PARSER_IDLE_S, _call_if_alive,
+                                                    (weakref.WeakMethod(self._close_idle_parser),))
+                self._parser_idle.daemon = True
+                self._parser_idle.start()
             self._parser_lock.release()
 
     def _close_idle_parser(self) -> None:
-        if self._parser_lock.acquire(blocking=False):  # an ingest running now keeps it
+        """Stop the warm worker unless an ingest is using it (that ingest then keeps or closes it)."""
+        if self._parser_lock.acquire(blocking=False):
             try:
                 self._close_parser()
             finally:
@@ -501,8 +505,7 @@ class KnowledgeBase(KnowledgeBaseCore):
         with self._db_lock:
             self.closed = True
             self.conn.close()
-        with self._parser_lock:
-            self._close_parser()
+        self._close_idle_parser()  # never waits for a running ingest: it closes the worker when it ends
 
 
 class _LazyEmbedder:

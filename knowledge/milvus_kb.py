@@ -220,5 +220,4 @@ class MilvusKnowledgeBase(KnowledgeBaseCore):
     def close(self) -> None:
         self.closed = True
         self.milvus.close()
-        with self._parser_lock:
-            self._close_parser()
+        self._close_idle_parser()  # never waits for a running ingest: it closes the worker when it ends
