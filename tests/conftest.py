@@ -29,6 +29,18 @@ def zhida_home(tmp_path_factory, monkeypatch) -> Path:
     return home
 
 
+@pytest.fixture
+def server_settings(monkeypatch, zhida_home) -> dict:
+    """The settings a server test starts from (its own copy to change): the hashing embedder, so no model
+    loads, and no API token or LLM taken from the environment of whoever runs the tests."""
+    monkeypatch.setenv("ZHIDA_EMBEDDING_MODEL", "hashing")
+    monkeypatch.delenv("ZHIDA_TOKEN", raising=False)
+    monkeypatch.delenv("ZHIDA_LLM", raising=False)
+    from app.config import load_settings
+
+    return load_settings()
+
+
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict[str, str]:
     """Folders of tiny random-weight models (embedder, cross-encoder, Qwen2, GLM)."""

@@ -40,13 +40,8 @@ def make_pdf(path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(monkeypatch, zhida_home):
-    monkeypatch.setenv("ZHIDA_EMBEDDING_MODEL", "hashing")
-    monkeypatch.delenv("ZHIDA_TOKEN", raising=False)
-    monkeypatch.delenv("ZHIDA_LLM", raising=False)
-    from app.config import load_settings
-
-    s = load_settings()
+def settings(server_settings):
+    s = server_settings
     s["server"]["max_upload_mb"] = 1
     s["server"]["max_upload_files"] = 5
     return s

@@ -16,13 +16,8 @@ TEXT = ("Annual leave policy. Every employee receives fifteen days of paid annua
 
 
 @pytest.fixture
-def settings(monkeypatch, zhida_home):
-    monkeypatch.setenv("ZHIDA_EMBEDDING_MODEL", "hashing")
-    monkeypatch.delenv("ZHIDA_TOKEN", raising=False)
-    monkeypatch.delenv("ZHIDA_LLM", raising=False)
-    from app.config import load_settings
-
-    return load_settings()
+def settings(server_settings):
+    return server_settings
 
 
 @pytest.fixture

@@ -12,12 +12,8 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
-def settings(monkeypatch, zhida_home):
-    monkeypatch.setenv("ZHIDA_EMBEDDING_MODEL", "hashing")
-    monkeypatch.delenv("ZHIDA_TOKEN", raising=False)
-    from app.config import load_settings
-
-    s = load_settings()
+def settings(server_settings):
+    s = server_settings
     s["server"]["embeddings"] = {"max_inputs": 4, "max_input_chars": 200}
     return s
 

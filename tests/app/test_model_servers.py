@@ -28,14 +28,10 @@ def served(monkeypatch):
 
 
 @pytest.fixture
-def client(served, monkeypatch):
-    monkeypatch.setenv("ZHIDA_EMBEDDING_MODEL", "hashing")
-    monkeypatch.delenv("ZHIDA_TOKEN", raising=False)
-    monkeypatch.delenv("ZHIDA_LLM", raising=False)
-    from app.config import load_settings
+def client(served, server_settings):  # after `served`: the settings read its discovery ports
     from app.server import create_app
 
-    with TestClient(create_app(load_settings(), ui=False)) as c:
+    with TestClient(create_app(server_settings, ui=False)) as c:
         yield c
 
 

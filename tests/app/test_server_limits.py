@@ -13,12 +13,8 @@ from tests.app.live import live_server
 
 
 @pytest.fixture
-def settings(monkeypatch, zhida_home):
-    monkeypatch.setenv("ZHIDA_EMBEDDING_MODEL", "hashing")
-    monkeypatch.delenv("ZHIDA_TOKEN", raising=False)
-    from app.config import load_settings
-
-    s = load_settings()
+def settings(server_settings):
+    s = server_settings
     s["server"].update(header_timeout_s=1.5, body_timeout_s=1.5)
     return s
 

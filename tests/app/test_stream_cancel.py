@@ -53,15 +53,11 @@ def upstream():
 
 
 @pytest.fixture
-def base(monkeypatch, zhida_home, upstream):
-    monkeypatch.setenv("ZHIDA_EMBEDDING_MODEL", "hashing")
-    monkeypatch.delenv("ZHIDA_TOKEN", raising=False)
-    monkeypatch.delenv("ZHIDA_LLM", raising=False)
+def base(server_settings, upstream):
     pytest.importorskip("app.answering")
-    from app.config import load_settings
     from app.server import create_app
 
-    s = load_settings()
+    s = server_settings
     s["answer"]["llm"] = "openai"
     s["llms"]["openai"].update(base_url=f"http://127.0.0.1:{upstream.server_address[1]}/v1", model="fake",
                                timeout_s=10)

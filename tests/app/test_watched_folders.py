@@ -11,12 +11,8 @@ pytest.importorskip("watchdog", reason="watchdog is not installed")
 
 
 @pytest.fixture
-def settings(monkeypatch, zhida_home):
-    monkeypatch.setenv("ZHIDA_EMBEDDING_MODEL", "hashing")
-    monkeypatch.delenv("ZHIDA_TOKEN", raising=False)
-    from app.config import load_settings
-
-    s = load_settings()
+def settings(server_settings):
+    s = server_settings
     s["ingest"]["watch"] = {"debounce_s": 0.3, "settle_s": 0.3}
     return s
 
@@ -36,6 +32,21 @@ def _until(cond, timeout=20.0, what="condition"):
     while not cond():
         assert time.monotonic() - t0 < timeout, f"{what} not met within {timeout} s"
         time.sleep(0.1)
+
+
+def _docs(tmp_path):
+    """A folder holding a.md."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.md").write_text("apples", encoding="utf-8")
+    return folder
+
+
+def _watch(c, folder) -> None:
+    """KB "w" watching `folder`, its first sync done."""
+    c.post("/api/kbs", json={"name": "w"})
+    c.put("/api/kbs/w/folders", json={"folders": [str(folder)]})
+    _until(lambda: _names(c) == {"a.md"}, what="the first sync")
 
 
 def test_put_folders_syncs_now_and_on_change_and_reports_failures(settings, tmp_path, zhida_home):
@@ -80,13 +91,9 @@ def test_put_folders_syncs_now_and_on_change_and_reports_failures(settings, tmp_
 
 
 def test_watching_survives_a_restart_and_catches_up(settings, tmp_path):
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    (folder / "a.md").write_text("apples", encoding="utf-8")
+    folder = _docs(tmp_path)
     with _client(settings) as c:
-        c.post("/api/kbs", json={"name": "w"})
-        c.put("/api/kbs/w/folders", json={"folders": [str(folder)]})
-        _until(lambda: _names(c) == {"a.md"}, what="the first sync")
+        _watch(c, folder)
     # changed while the server is down
     (folder / "b.md").write_text("pears", encoding="utf-8")
     (folder / "a.md").unlink()
@@ -101,13 +108,9 @@ def test_watching_survives_a_restart_and_catches_up(settings, tmp_path):
 
 
 def test_a_deleted_and_recreated_kb_does_not_inherit_the_watch(settings, tmp_path):
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    (folder / "a.md").write_text("apples", encoding="utf-8")
+    folder = _docs(tmp_path)
     with _client(settings) as c:
-        c.post("/api/kbs", json={"name": "w"})
-        c.put("/api/kbs/w/folders", json={"folders": [str(folder)]})
-        _until(lambda: _names(c) == {"a.md"}, what="the first sync")
+        _watch(c, folder)
         _until(lambda: not any(j["status"] in ("queued", "running") for j in c.get("/api/jobs?kb=w").json()["jobs"]),
                what="the sync jobs to end")
         assert c.delete("/api/kbs/w").status_code == 200

@@ -111,12 +111,8 @@ def test_kill_9_during_upload_ingest_resumes_the_job_and_sweeps_partials(tmp_pat
 # --- the recovery rules, in-process ---------------------------------------------------------------------
 
 @pytest.fixture
-def settings(monkeypatch, zhida_home):
-    monkeypatch.setenv("ZHIDA_EMBEDDING_MODEL", "hashing")
-    monkeypatch.delenv("ZHIDA_TOKEN", raising=False)
-    from app.config import load_settings
-
-    return load_settings()
+def settings(server_settings):
+    return server_settings
 
 
 def _crashed_server_state(zhida_home: Path, settings) -> dict:
