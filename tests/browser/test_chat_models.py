@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.browser.test_ui_flow import ARGS, CHROMIUM, SCREENS, _free_port, launch, need_chromium
+from tests.browser.test_ui_flow import SCREENS, _free_port, browser_page, launch, need_chromium
 from tests.fake_openai import fake_openai
 
 pytestmark = pytest.mark.browser
@@ -43,17 +43,9 @@ def _serve(tmp, llm):
 @pytest.fixture
 def page(served):
     need_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        try:
-            pg = browser.new_context(locale="en-US", viewport={"width": 1400, "height": 1000}).new_page()
-            pg.set_default_timeout(30_000)
-            pg.goto(served["base"] + "/")
-            yield pg
-        finally:
-            browser.close()
+    with browser_page() as pg:
+        pg.goto(served["base"] + "/")
+        yield pg
 
 
 def _shot(page, served, name: str) -> None:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.browser.test_ui_flow import ARGS, CHROMIUM, SCREENS, launch, need_chromium
+from tests.browser.test_ui_flow import SCREENS, browser_page, launch, need_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -25,7 +25,7 @@ def dead_llm_server(tmp_path):
 def test_a_dead_model_server_is_an_error_in_the_chat(dead_llm_server, tmp_path):
     need_chromium()
     import httpx
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     base, url = dead_llm_server
     assert httpx.post(base + "/api/kbs", json={"name": "hr"}).status_code in (200, 201)
@@ -35,22 +35,16 @@ def test_a_dead_model_server_is_an_error_in_the_chat(dead_llm_server, tmp_path):
         if httpx.get(f"{base}/api/jobs/{job}").json()["status"] in ("done", "failed"):
             break
         time.sleep(0.1)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        try:
-            page = browser.new_context(locale="en-US", viewport={"width": 1400, "height": 900}).new_page()
-            page.set_default_timeout(30_000)
-            page.goto(base + "/")
-            expect(page.locator("#kb-info")).to_contain_text("hr")
-            page.locator("#question textarea").fill("年假有几天？")
-            page.locator("#send").click()
-            bot = page.locator('#chatbot [data-testid="bot"]').last
-            expect(bot).to_contain_text("✖")
-            expect(bot).to_contain_text(url.rsplit("/v1", 1)[0])
-            assert "知识库中没有找到" not in bot.inner_text() and "does not contain" not in bot.inner_text()
-            shot = tmp_path / "model_error.png"
-            page.screenshot(path=str(shot), full_page=True)
-            SCREENS.mkdir(parents=True, exist_ok=True)
-            shutil.copy(shot, SCREENS / "07_model_error.png")
-        finally:
-            browser.close()
+    with browser_page(height=900) as page:
+        page.goto(base + "/")
+        expect(page.locator("#kb-info")).to_contain_text("hr")
+        page.locator("#question textarea").fill("年假有几天？")
+        page.locator("#send").click()
+        bot = page.locator('#chatbot [data-testid="bot"]').last
+        expect(bot).to_contain_text("✖")
+        expect(bot).to_contain_text(url.rsplit("/v1", 1)[0])
+        assert "知识库中没有找到" not in bot.inner_text() and "does not contain" not in bot.inner_text()
+        shot = tmp_path / "model_error.png"
+        page.screenshot(path=str(shot), full_page=True)
+        SCREENS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, SCREENS / "07_model_error.png")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.app.test_sources import civil_code_pages
-from tests.browser.test_ui_flow import ARGS, CHROMIUM, SCREENS, launch, need_chromium
+from tests.browser.test_ui_flow import ARGS, CHROMIUM, SCREENS, browser_page, launch, need_chromium
 from tests.conftest import SHARED_DOCS
 
 pytestmark = pytest.mark.browser
@@ -206,7 +206,7 @@ def test_citation_opens_the_viewer_on_its_highlighted_page(server, tmp_path):
 
 def test_conversation_survives_reload_and_restart_and_scope_limits_answers(tmp_path):
     need_chromium()
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     SCREENS.mkdir(parents=True, exist_ok=True)
     first = launch(tmp_path)
@@ -219,60 +219,48 @@ def test_conversation_survives_reload_and_restart_and_scope_limits_answers(tmp_p
         shutil.copy(path, SCREENS / path.name)
 
     bots = '#chatbot [data-testid="bot"]'
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        try:
-            page = browser.new_context(locale="zh-CN", viewport={"width": 1500, "height": 1000}).new_page()
-            page.set_default_timeout(30_000)
-            page.goto(base + "/?kb=laws")
-            expect(page.locator("#kb-info")).to_contain_text("laws")
-            page.locator("#question textarea").fill("财产代管人不履行代管职责怎么办？")
-            page.locator("#send").click()
-            expect(page.locator(bots).first.locator("details.zhida-cite").first).to_be_visible()
-            expect(page.locator("#conv-select input")).to_have_value(re.compile("^财产代管人不履行代管职责怎么办？ · laws"))
-            page.locator("#conv-title textarea, #conv-title input").first.fill("代管人问答")
-            page.click("#conv-rename")
-            expect(page.locator("#conv-select input")).to_have_value(re.compile("^代管人问答 · laws"))
+    with browser_page(locale="zh-CN", width=1500) as page:
+        page.goto(base + "/?kb=laws")
+        expect(page.locator("#kb-info")).to_contain_text("laws")
+        page.locator("#question textarea").fill("财产代管人不履行代管职责怎么办？")
+        page.locator("#send").click()
+        expect(page.locator(bots).first.locator("details.zhida-cite").first).to_be_visible()
+        expect(page.locator("#conv-select input")).to_have_value(re.compile("^财产代管人不履行代管职责怎么办？ · laws"))
+        page.locator("#conv-title textarea, #conv-title input").first.fill("代管人问答")
+        page.click("#conv-rename")
+        expect(page.locator("#conv-select input")).to_have_value(re.compile("^代管人问答 · laws"))
 
-            # limited to the DOCX, the same question cites only it
-            page.locator("#scope input").click()
-            page.get_by_role("option", name="差旅报销.docx", exact=False).click()
-            page.keyboard.press("Escape")
-            page.locator("#question textarea").fill("财产代管人不履行代管职责怎么办？")
-            page.locator("#send").click()
-            expect(page.locator(bots)).to_have_count(2)
-            expect(page.locator(bots).last.locator("details.zhida-cite").first).to_be_visible()
-            names = page.locator(bots).last.locator("details.zhida-cite summary").all_inner_texts()
-            assert names and all("差旅报销.docx" in n for n in names), names
-            shot(page, "sources_06_scoped_answer")
+        # limited to the DOCX, the same question cites only it
+        page.locator("#scope input").click()
+        page.get_by_role("option", name="差旅报销.docx", exact=False).click()
+        page.keyboard.press("Escape")
+        page.locator("#question textarea").fill("财产代管人不履行代管职责怎么办？")
+        page.locator("#send").click()
+        expect(page.locator(bots)).to_have_count(2)
+        expect(page.locator(bots).last.locator("details.zhida-cite").first).to_be_visible()
+        names = page.locator(bots).last.locator("details.zhida-cite summary").all_inner_texts()
+        assert names and all("差旅报销.docx" in n for n in names), names
+        shot(page, "sources_06_scoped_answer")
 
-            page.reload()
-            expect(page.locator(bots)).to_have_count(2)  # the conversation came back after the reload
-            expect(page.locator(bots).first).to_contain_text("财产代管人")
-            expect(page.locator("#conv-title textarea, #conv-title input").first).to_have_value("代管人问答")
-        finally:
-            browser.close()
+        page.reload()
+        expect(page.locator(bots)).to_have_count(2)  # the conversation came back after the reload
+        expect(page.locator(bots).first).to_contain_text("财产代管人")
+        expect(page.locator("#conv-title textarea, #conv-title input").first).to_have_value("代管人问答")
     first.close()  # stops the server
 
     second = launch(tmp_path)  # same ZHIDA_HOME, new process, new port
     base = next(second)
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-            try:
-                page = browser.new_context(locale="zh-CN", viewport={"width": 1500, "height": 1000}).new_page()
-                page.set_default_timeout(30_000)
-                page.goto(base + "/?kb=laws")
-                expect(page.locator(bots)).to_have_count(2)
-                expect(page.locator(bots).first.locator("details.zhida-cite").first).to_be_visible()
-                expect(page.locator("#conv-title textarea, #conv-title input").first).to_have_value("代管人问答")
-                shot(page, "sources_07_conversation_after_restart")
-                # a new conversation starts empty and the old one stays listed
-                page.click("#conv-new")
-                expect(page.locator(bots)).to_have_count(0)
-                page.locator("#conv-select input").click()
-                expect(page.get_by_role("option", name="代管人问答", exact=False)).to_be_visible()
-            finally:
-                browser.close()
+        with browser_page(locale="zh-CN", width=1500) as page:
+            page.goto(base + "/?kb=laws")
+            expect(page.locator(bots)).to_have_count(2)
+            expect(page.locator(bots).first.locator("details.zhida-cite").first).to_be_visible()
+            expect(page.locator("#conv-title textarea, #conv-title input").first).to_have_value("代管人问答")
+            shot(page, "sources_07_conversation_after_restart")
+            # a new conversation starts empty and the old one stays listed
+            page.click("#conv-new")
+            expect(page.locator(bots)).to_have_count(0)
+            page.locator("#conv-select input").click()
+            expect(page.get_by_role("option", name="代管人问答", exact=False)).to_be_visible()
     finally:
         second.close()

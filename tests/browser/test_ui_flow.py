@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,22 @@ def need_chromium() -> None:
     """Skip the calling test, with the way to get it, where Debian's chromium is not installed."""
     if not CHROMIUM.exists():
         pytest.skip("/usr/bin/chromium not found: `make test` installs it with apt-get (apt-get install chromium)")
+
+
+@contextmanager
+def browser_page(locale: str = "en-US", width: int = 1400, height: int = 1000):
+    """A page of a headless Debian Chromium (30 s default timeout), in the given locale and window size;
+    the browser closes on leaving the block."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        try:
+            page = browser.new_context(locale=locale, viewport={"width": width, "height": height}).new_page()
+            page.set_default_timeout(30_000)
+            yield page
+        finally:
+            browser.close()
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -108,7 +125,7 @@ def launch(tmp_path: Path, **extra_env: str):
 def test_ui_create_upload_ask_cite_and_report_corrupt_file(server, tmp_path):
     need_chromium()
     pytest.importorskip("app.answering", reason="app/answering.py has not landed yet")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     shots = tmp_path / "screens"
     shots.mkdir()
@@ -126,90 +143,84 @@ def test_ui_create_upload_ask_cite_and_report_corrupt_file(server, tmp_path):
         page.screenshot(path=str(path), full_page=True)
         shutil.copy(path, SCREENS / path.name)
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        try:
-            page = browser.new_context(locale="en-US", viewport={"width": 1400, "height": 1000}).new_page()
-            page.set_default_timeout(30_000)
-            page.goto(server + "/")
-            expect(page.locator("#kb-info")).to_contain_text("No knowledge base")
-            shot(page, "01_empty")
+    with browser_page() as page:
+        page.goto(server + "/")
+        expect(page.locator("#kb-info")).to_contain_text("No knowledge base")
+        shot(page, "01_empty")
 
-            # create a KB
-            page.locator("#new-kb").get_by_text("New knowledge base").click()
-            page.locator("#new-kb-name textarea, #new-kb-name input").first.fill("policies")
-            page.click("#create-kb")
-            expect(page.locator("#notice")).to_contain_text("Created knowledge base policies")
-            expect(page.locator("#kb-info")).to_contain_text("policies")
-            shot(page, "02_created")
+        # create a KB
+        page.locator("#new-kb").get_by_text("New knowledge base").click()
+        page.locator("#new-kb-name textarea, #new-kb-name input").first.fill("policies")
+        page.click("#create-kb")
+        expect(page.locator("#notice")).to_contain_text("Created knowledge base policies")
+        expect(page.locator("#kb-info")).to_contain_text("policies")
+        shot(page, "02_created")
 
-            # upload a Chinese PDF and a docx; the result table shows "added"
-            page.get_by_role("tab", name="Documents").click()
-            page.set_input_files("#upload-files input[type=file]", [str(pdf), str(docx)])
-            expect(page.locator("#upload-files tr", has_text="报销制度")).to_have_count(1)
-            expect(page.locator("#upload-files tr", has_text="年假制度")).to_have_count(1)
-            t0 = time.perf_counter()
-            page.click("#upload-btn")
-            expect(page.locator("#job-status")).to_contain_text("Done", timeout=45_000)
-            timings["index_s"] = time.perf_counter() - t0
-            results = page.locator("#job-results")
-            for name in ("年假制度.pdf", "报销制度.docx"):
-                expect(results.locator("[role=row]", has_text=name).first).to_contain_text("added")
-            expect(page.locator("#documents")).to_contain_text("年假制度.pdf")
-            shot(page, "03_indexed")
+        # upload a Chinese PDF and a docx; the result table shows "added"
+        page.get_by_role("tab", name="Documents").click()
+        page.set_input_files("#upload-files input[type=file]", [str(pdf), str(docx)])
+        expect(page.locator("#upload-files tr", has_text="报销制度")).to_have_count(1)
+        expect(page.locator("#upload-files tr", has_text="年假制度")).to_have_count(1)
+        t0 = time.perf_counter()
+        page.click("#upload-btn")
+        expect(page.locator("#job-status")).to_contain_text("Done", timeout=45_000)
+        timings["index_s"] = time.perf_counter() - t0
+        results = page.locator("#job-results")
+        for name in ("年假制度.pdf", "报销制度.docx"):
+            expect(results.locator("[role=row]", has_text=name).first).to_contain_text("added")
+        expect(page.locator("#documents")).to_contain_text("年假制度.pdf")
+        shot(page, "03_indexed")
 
-            # ask: the answer streams in, then the citation opens to the passage
-            page.get_by_role("tab", name="Chat").click()
-            page.evaluate("""() => {
-                window.__zd = {};
-                const box = document.querySelector('#chatbot');
-                new MutationObserver(() => {
-                    const bots = box.querySelectorAll('[data-testid="bot"]');
-                    if (!bots.length) return;
-                    const txt = bots[bots.length - 1].innerText.trim();
-                    if (txt && !txt.startsWith('…') && !window.__zd.first) window.__zd.first = performance.now();
-                    if (box.querySelector('.zhida-cite') && !window.__zd.done) window.__zd.done = performance.now();
-                }).observe(box, {childList: true, subtree: true, characterData: true});
-            }""")
-            page.locator("#question textarea").fill("年假有多少天？")
-            page.evaluate("() => { window.__zd.sent = performance.now(); }")
-            page.locator("#send").click()
-            bot = page.locator('#chatbot [data-testid="bot"]').last
-            cite = page.locator("#chatbot details.zhida-cite").first
-            expect(cite).to_be_visible()
-            marks = page.evaluate("() => window.__zd")
-            timings["first_token_ms"] = marks["first"] - marks["sent"]
-            timings["answer_done_ms"] = marks["done"] - marks["sent"]
-            expect(bot).to_contain_text("十五天")
-            expect(page.locator("#answer-mode")).to_contain_text("extractive")
-            cite.locator("summary").click()
-            quote = cite.locator("blockquote")
-            expect(quote).to_be_visible()
-            expect(quote).to_contain_text("十五天带薪年假")
-            expect(cite.locator("summary")).to_contain_text("年假制度.pdf")
-            expect(cite.locator("summary")).to_contain_text("page 1")
-            shot(page, "04_answer_citation")
+        # ask: the answer streams in, then the citation opens to the passage
+        page.get_by_role("tab", name="Chat").click()
+        page.evaluate("""() => {
+            window.__zd = {};
+            const box = document.querySelector('#chatbot');
+            new MutationObserver(() => {
+                const bots = box.querySelectorAll('[data-testid="bot"]');
+                if (!bots.length) return;
+                const txt = bots[bots.length - 1].innerText.trim();
+                if (txt && !txt.startsWith('…') && !window.__zd.first) window.__zd.first = performance.now();
+                if (box.querySelector('.zhida-cite') && !window.__zd.done) window.__zd.done = performance.now();
+            }).observe(box, {childList: true, subtree: true, characterData: true});
+        }""")
+        page.locator("#question textarea").fill("年假有多少天？")
+        page.evaluate("() => { window.__zd.sent = performance.now(); }")
+        page.locator("#send").click()
+        bot = page.locator('#chatbot [data-testid="bot"]').last
+        cite = page.locator("#chatbot details.zhida-cite").first
+        expect(cite).to_be_visible()
+        marks = page.evaluate("() => window.__zd")
+        timings["first_token_ms"] = marks["first"] - marks["sent"]
+        timings["answer_done_ms"] = marks["done"] - marks["sent"]
+        expect(bot).to_contain_text("十五天")
+        expect(page.locator("#answer-mode")).to_contain_text("extractive")
+        cite.locator("summary").click()
+        quote = cite.locator("blockquote")
+        expect(quote).to_be_visible()
+        expect(quote).to_contain_text("十五天带薪年假")
+        expect(cite.locator("summary")).to_contain_text("年假制度.pdf")
+        expect(cite.locator("summary")).to_contain_text("page 1")
+        shot(page, "04_answer_citation")
 
-            # a question the KB cannot answer is shown as such
-            page.locator("#question textarea").fill("What is the capital of Mars?")
-            page.locator("#question textarea").press("Enter")
-            expect(page.locator('#chatbot [data-testid="bot"]')).to_have_count(2)
-            expect(page.locator("#answer-mode")).to_contain_text("extractive")
-            shot(page, "05_second_question")
+        # a question the KB cannot answer is shown as such
+        page.locator("#question textarea").fill("What is the capital of Mars?")
+        page.locator("#question textarea").press("Enter")
+        expect(page.locator('#chatbot [data-testid="bot"]')).to_have_count(2)
+        expect(page.locator("#answer-mode")).to_contain_text("extractive")
+        shot(page, "05_second_question")
 
-            # a corrupt file gets a failed row with the reason
-            page.get_by_role("tab", name="Documents").click()
-            page.set_input_files("#upload-files input[type=file]", [str(bad)])
-            expect(page.locator("#upload-files tr", has_text="bad")).to_have_count(1)
-            page.click("#upload-btn")
-            expect(page.locator("#job-status")).to_contain_text("1 failed", timeout=30_000)
-            row = page.locator("#job-results [role=row]", has_text="bad.pdf").first
-            expect(row).to_contain_text("failed")
-            reason = row.locator("[role=gridcell]").last.inner_text().strip()
-            assert reason, "the failed row must say why"
-            shot(page, "06_corrupt_file")
-        finally:
-            browser.close()
+        # a corrupt file gets a failed row with the reason
+        page.get_by_role("tab", name="Documents").click()
+        page.set_input_files("#upload-files input[type=file]", [str(bad)])
+        expect(page.locator("#upload-files tr", has_text="bad")).to_have_count(1)
+        page.click("#upload-btn")
+        expect(page.locator("#job-status")).to_contain_text("1 failed", timeout=30_000)
+        row = page.locator("#job-results [role=row]", has_text="bad.pdf").first
+        expect(row).to_contain_text("failed")
+        reason = row.locator("[role=gridcell]").last.inner_text().strip()
+        assert reason, "the failed row must say why"
+        shot(page, "06_corrupt_file")
     (shots / "timings.txt").write_text(repr(timings))
     shutil.copy(shots / "timings.txt", SCREENS / "timings.txt")
     print("UI timings:", timings)
