@@ -2,22 +2,8 @@
 both modes through eval-qa's loop, the subset spread, settings overrides, per-call token metering."""
 from __future__ import annotations
 
-import json
-
 from benchmarks.answers import Metered, _run_mode, apply_overrides, run, spread
-
-
-def _files(tmp_path):
-    doc = tmp_path / "policy.md"
-    doc.write_text("# 退货政策\n\n退款将在收到退货后十四天内原路退回。\n\n# 配送\n\n订单在两个工作日内从仓库发出。\n",
-                   encoding="utf-8")
-    qs = tmp_path / "qs.jsonl"
-    lines = [{"id": "r1", "question": "退款多久能退回？", "answer_contains": "十四天",
-              "passage_contains": "收到退货后十四天内"},
-             {"id": "u1", "question": "比特币挖矿的企业所得税税率是多少？", "answer_contains": None,
-              "passage_contains": None}]
-    qs.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
-    return doc, qs
+from tests.app.test_eval_cli import qa_files
 
 
 class CountingLLM:
@@ -36,7 +22,7 @@ class CountingLLM:
 
 
 def test_extractive_side_is_scored_like_eval_qa(tmp_path):
-    doc, qs = _files(tmp_path)
+    doc, qs = qa_files(tmp_path, ids=("r1", "u1"))
     res = run("extractive", questions=qs, docs=[doc], overrides=["embedding.model=hashing"])
     assert [r["mode"] for r in res.rows] == ["extractive"]
     row = res.rows[0]
@@ -49,7 +35,7 @@ def test_a_metered_model_reports_prompt_tokens_and_the_citations_the_check_attac
     from app.commands.eval_qa import qa_knowledge_base
     from app.qa_evaluation import load_qa
 
-    doc, qs = _files(tmp_path)
+    doc, qs = qa_files(tmp_path, ids=("r1", "u1"))
     s = apply_overrides(settings(), ["embedding.model=hashing"])
     with qa_knowledge_base(s, [doc]) as kb:
         row, per_q = _run_mode(kb, load_qa(qs), s, Metered(CountingLLM()), "counting")

@@ -74,7 +74,8 @@ def test_scoring_rule_ignores_whitespace_and_needs_both_the_fact_and_the_citatio
     assert is_correct(unanswerable, True, "", []) and not is_correct(unanswerable, False, "x", [])
 
 
-def _qa_files(tmp_path):
+def qa_files(tmp_path, ids: tuple[str, ...] | None = None):
+    """A two-topic policy document and a QA file over it (answerable r1, r2; unanswerable u1), or only `ids`."""
     doc = tmp_path / "policy.md"
     doc.write_text("# 退货政策\n\n退款将在收到退货后十四天内原路退回。\n\n# 配送\n\n订单在两个工作日内从仓库发出。\n",
                    encoding="utf-8")
@@ -85,12 +86,13 @@ def _qa_files(tmp_path):
               "passage_contains": "两个工作日内"},
              {"id": "u1", "question": "比特币挖矿的企业所得税税率是多少？", "answer_contains": None,
               "passage_contains": None}]
+    lines = [x for x in lines if ids is None or x["id"] in ids]
     qs.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
     return doc, qs
 
 
 def test_eval_qa_json_has_exactly_the_documented_keys_and_scores_through_the_ask_path(tmp_path):
-    doc, qs = _qa_files(tmp_path)
+    doc, qs = qa_files(tmp_path)
     out = runner.invoke(cli, ["eval-qa", str(qs), "--doc", str(doc), "--embedding", "hashing", "--json"])
     assert out.exit_code == 0, out.output
     data = json.loads(out.stdout.strip().splitlines()[-1])
@@ -101,7 +103,7 @@ def test_eval_qa_json_has_exactly_the_documented_keys_and_scores_through_the_ask
 
 
 def test_eval_qa_reports_a_miss_with_what_was_answered_and_cited(tmp_path):
-    doc, qs = _qa_files(tmp_path)
+    doc, qs = qa_files(tmp_path)
     wrong = tmp_path / "wrong.jsonl"
     wrong.write_text(json.dumps({"id": "w", "question": "退款多久能退回？", "answer_contains": "三十天",
                                  "passage_contains": "三十天"}, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -116,7 +118,7 @@ def test_eval_qa_reports_a_miss_with_what_was_answered_and_cited(tmp_path):
 
 
 def test_eval_qa_names_a_bad_question_file(tmp_path):
-    doc, _ = _qa_files(tmp_path)
+    doc, _ = qa_files(tmp_path)
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{not json\n", encoding="utf-8")
     out = runner.invoke(cli, ["eval-qa", str(bad), "--doc", str(doc)])
