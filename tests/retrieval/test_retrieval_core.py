@@ -221,6 +221,34 @@ def test_adaptive_fusion_follows_the_dense_models_confidence():
     assert dense_confidence(0.9, crowd[:5]) is None  # too small a sample to say
 
 
+def test_share_gate_weighs_bm25s_confidence_and_the_dense_models_agreement():
+    """Between the two extremes of the dense confidence, BM25's share rises with how far its winner
+    stands out of its own list and with how high the dense model ranks that winner; each signal alone
+    decides which passage leads when the dense model is moderately sure."""
+    from retrieval.fusion import DEFAULT_GATE, adaptive_fusion
+
+    gate = DEFAULT_GATE
+    assert gate.share(8.0, 3.0, 0) < gate.low + 0.01 and gate.share(1.0, 3.0, 0) > gate.high - 0.01
+    assert gate.share(4.5, 5.0, 1) > gate.share(4.5, 2.0, 1)  # a BM25 winner that stands out counts more
+    assert gate.share(4.5, 3.0, 1) > gate.share(4.5, 3.0, 30) > gate.share(4.5, 3.0, 50)  # one the dense model backs
+
+    def dense_with(rank_of_two: int):
+        """dense list 1, 100, 101, ... with passage 2 at `rank_of_two` (0-based), or absent at 50"""
+        rest = [(100 + i, 0.90 - 0.003 * i) for i in range(49)]
+        if rank_of_two < 50:
+            rest.insert(rank_of_two - 1, (2, 0.90 - 0.003 * (rank_of_two - 1) + 0.0005))
+        return [(1, 0.95)] + rest[:49]
+
+    standout = [(2, 60.0), (1, 20.0)] + [(200 + i, 10.0 - 0.1 * i) for i in range(30)]
+    flat = ([(2, 20.0), (1, 19.8)] + [(200 + i, 19.5 - 0.05 * i) for i in range(10)]
+            + [(300 + i, 12.0 - 0.1 * i) for i in range(20)])
+    backed, unbacked = dense_with(1), dense_with(50)
+    conf = 4.4
+    assert adaptive_fusion({"dense": backed, "sparse": standout}, dense_confidence=conf)[0].id == 2
+    assert adaptive_fusion({"dense": backed, "sparse": flat}, dense_confidence=conf)[0].id == 1
+    assert adaptive_fusion({"dense": unbacked, "sparse": standout}, dense_confidence=conf)[0].id == 1
+
+
 def test_retriever_reads_its_confidence_from_the_index_sample(tok):
     """HybridRetriever gives adaptive fusion the top hit's standing against the index's own vectors:
     a query vector equal to one stored vector in a spread-out corpus is confident."""
