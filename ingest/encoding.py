@@ -9,6 +9,7 @@ fallback for everything else (Shift-JIS, cp1252, ...).
 from __future__ import annotations
 
 import codecs
+import re
 
 from ingest.errors import UndecodableFile
 
@@ -88,11 +89,18 @@ def _strict(data: bytes, encoding: str) -> str | None:
         return None
 
 
+# C0 control characters other than whitespace, and DEL: never part of a text's words.
+_STRAY_CONTROLS = re.compile("[\x00-\x08\x0e-\x1f\x7f]")
+# Binary bytes read as a single-byte code page give ~10% control characters; text that was pasted from a
+# terminal or an old DOS file carries a few (a DOS end-of-file mark, ESC) and is still text.
+MAX_CONTROL_SHARE = 0.05
+
+
 def _looks_binary(text: str) -> bool:
     if not text:
         return False
     bad = sum(1 for c in text if (ord(c) < 32 and c not in "\n\r\t\f\v") or 0xFFF0 <= ord(c) <= 0xFFFF)
-    return bad / len(text) > 0.01
+    return bad / len(text) > MAX_CONTROL_SHARE
 
 
 def detect_and_decode(data: bytes, path: str = "<bytes>") -> tuple[str, str]:
@@ -101,7 +109,7 @@ def detect_and_decode(data: bytes, path: str = "<bytes>") -> tuple[str, str]:
     if _looks_binary(text):
         raise UndecodableFile(path, f"looks like binary data, not text (decoded as {encoding})")
     text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
-    return text, encoding
+    return _STRAY_CONTROLS.sub("", text), encoding
 
 
 def _decode(data: bytes, path: str) -> tuple[str, str]:

@@ -60,6 +60,20 @@ def test_binary_data_is_undecodable():
     assert "binary" in info.value.reason or "NUL" in info.value.reason
 
 
+def test_text_with_a_few_control_characters_is_text_without_them():
+    """A web page pasted with DOS end-of-file marks (one of DuReader's passages: 9 in ~800 characters)
+    is text; the marks are dropped so they reach no chunk, and binary bytes read as a code page stay out."""
+    body = "荔枝酒功效作用：滋补作用。\x1a⑨⑨③③\x1a和⑨③⑤⑧⑧。" * 5 + "适度的饮用能直接对人体神经系统产生作用。" * 8
+    assert 0.01 < body.count("\x1a") / len(body) < 0.05
+    text, encoding = detect_and_decode(body.encode("utf-8"), "page.txt")
+    assert encoding == "utf-8" and "\x1a" not in text and "⑨⑨③③和⑨③⑤⑧⑧" in text
+    log = "\x1b[32mINFO\x1b[0m 2026-12-01 12:00:00 indexed 12 files into the knowledge base\n" * 4
+    assert detect_and_decode(log.encode())[0].startswith("[32mINFO[0m 2026")  # a coloured log
+    noise = bytes(b for b in range(1, 256) if b not in b"\t\n\r\x0b\x0c") * 8  # no NUL: not caught by that
+    with pytest.raises(UndecodableFile):
+        detect_and_decode(noise, "noise.txt")
+
+
 @pytest.mark.parametrize(
     "name, encoding, phrase",
     [
