@@ -31,11 +31,17 @@ from ingest.errors import (
 from ingest.sniff import sniff_format
 from ingest.types import Chunk, ChunkSettings, LoadOptions, ParsedDocument, Section
 
+# Which loaders a failure was recorded under. Bump it when a loader starts reading files it refused (or
+# fails them for a reason that may no longer hold): a knowledge base then retries, once, every failed
+# file recorded under a lower number, instead of keeping it failed until the file itself changes.
+# 2: text with a few stray control characters is text (ingest.encoding.MAX_CONTROL_SHARE).
+PARSERS_VERSION = 2
+
 __all__ = [
     "load_document", "chunk_document", "supported_suffixes", "sniff_format", "detect_format",
     "Chunk", "ChunkSettings", "LoadOptions", "ParsedDocument", "Section",
     "IngestError", "UnsupportedFile", "CorruptFile", "EncryptedFile", "EmptyFile",
-    "FileTooLarge", "UndecodableFile", "MissingFile",
+    "FileTooLarge", "UndecodableFile", "MissingFile", "PARSERS_VERSION",
 ]
 
 

@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS documents (
     pages INTEGER,
     chunks INTEGER NOT NULL DEFAULT 0,
     added_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    parsers INTEGER
 );
 CREATE TABLE IF NOT EXISTS chunks (
     row_id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -88,6 +89,7 @@ class DocumentRow:
     chunks: int
     added_at: float
     updated_at: float
+    parsers: int | None = None  # ingest.PARSERS_VERSION a failure was recorded under; None: before it
 
     def as_dict(self) -> dict:
         return {"id": self.id, "path": self.path, "name": self.name, "status": self.status,
@@ -132,25 +134,31 @@ def transaction(conn: sqlite3.Connection, bump: bool = True) -> Iterator[sqlite3
 # unit/parent_*: the article a chunk belongs to (ingest.Chunk); parent_text only when the chunk is a piece.
 ADDED_CHUNK_COLUMNS = (("unit", "TEXT"), ("parent_start", "INTEGER"), ("parent_end", "INTEGER"),
                        ("parent_text", "TEXT"))
+# parsers: ingest.PARSERS_VERSION a failure was recorded under (NULL: before the column, i.e. 1).
+ADDED_DOCUMENT_COLUMNS = (("parsers", "INTEGER"),)
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
 
 
 def chunk_columns(conn: sqlite3.Connection) -> set[str]:
-    return {row["name"] for row in conn.execute("PRAGMA table_info(chunks)")}
+    return _columns(conn, "chunks")
 
 
 def migrate(conn: sqlite3.Connection) -> None:
     """Add the columns a KB made by an earlier version lacks. A KB that cannot be written (read-only
-    file) is left as it is: reads fall back to the old columns (see chunk_rows)."""
-    have = chunk_columns(conn)
-    missing = [(name, kind) for name, kind in ADDED_CHUNK_COLUMNS if have and name not in have]
+    file) is left as it is: reads fall back to the old columns (see chunk_rows, _doc)."""
+    wanted = (("chunks", ADDED_CHUNK_COLUMNS), ("documents", ADDED_DOCUMENT_COLUMNS))
+    missing = [(table, name, kind) for table, cols in wanted for have in [_columns(conn, table)]
+               for name, kind in cols if have and name not in have]
     if not missing:
         return
     try:
         with transaction(conn, bump=False):
-            have = chunk_columns(conn)  # another process may have added them meanwhile
-            for name, kind in missing:
-                if name not in have:
-                    conn.execute(f"ALTER TABLE chunks ADD COLUMN {name} {kind}")
+            for table, name, kind in missing:
+                if name not in _columns(conn, table):  # another process may have added it meanwhile
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
     except sqlite3.OperationalError:
         pass
 
@@ -211,7 +219,7 @@ def _doc(row: sqlite3.Row) -> DocumentRow:
                        size=row["size"], mtime=row["mtime"], status=row["status"], error_kind=row["error_kind"],
                        error=row["error"], warnings=json.loads(row["warnings"] or "[]"), format=row["format"],
                        pages=row["pages"], chunks=row["chunks"], added_at=row["added_at"],
-                       updated_at=row["updated_at"])
+                       updated_at=row["updated_at"], parsers=row["parsers"] if "parsers" in row.keys() else None)
 
 
 def documents(conn: sqlite3.Connection) -> list[DocumentRow]:
@@ -242,19 +250,19 @@ def vectors_for_chunk_ids(conn: sqlite3.Connection, chunk_ids: Sequence[str]) ->
 def upsert_document(conn: sqlite3.Connection, *, path: str, name: str, root: str | None, sha256: str | None,
                     size: int | None, mtime: float | None, status: str, error_kind: str = "", error: str = "",
                     warnings: Sequence[str] = (), fmt: str | None = None, pages: int | None = None,
-                    chunks: int = 0) -> int:
+                    chunks: int = 0, parsers: int | None = None) -> int:
     now = time.time()
     existing = conn.execute("SELECT id FROM documents WHERE path=?", (path,)).fetchone()
     values = (name, root, sha256, size, mtime, status, error_kind or None, error or None,
-              json.dumps(list(warnings), ensure_ascii=False), fmt, pages, chunks, now)
+              json.dumps(list(warnings), ensure_ascii=False), fmt, pages, chunks, parsers, now)
     if existing:
         conn.execute("UPDATE documents SET name=?, root=?, sha256=?, size=?, mtime=?, status=?, error_kind=?, "
-                     "error=?, warnings=?, format=?, pages=?, chunks=?, updated_at=? WHERE id=?",
+                     "error=?, warnings=?, format=?, pages=?, chunks=?, parsers=?, updated_at=? WHERE id=?",
                      values + (existing["id"],))
         return int(existing["id"])
     cur = conn.execute("INSERT INTO documents(name, root, sha256, size, mtime, status, error_kind, error, warnings, "
-                       "format, pages, chunks, updated_at, path, added_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                       values + (path, now))
+                       "format, pages, chunks, parsers, updated_at, path, added_at) "
+                       "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", values + (path, now))
     return int(cur.lastrowid)
 
 

@@ -118,7 +118,8 @@ def _row_to_doc(value: str) -> DocumentRow:
                        sha256=d.get("sha256"), size=d.get("size"), mtime=d.get("mtime"), status=d["status"],
                        error_kind=d.get("error_kind"), error=d.get("error"), warnings=d.get("warnings") or [],
                        format=d.get("format"), pages=d.get("pages"), chunks=int(d.get("chunks") or 0),
-                       added_at=float(d.get("added_at") or 0), updated_at=float(d.get("updated_at") or 0))
+                       added_at=float(d.get("added_at") or 0), updated_at=float(d.get("updated_at") or 0),
+                       parsers=d.get("parsers"))
 
 
 class MilvusStore:
@@ -353,10 +354,11 @@ class MilvusStore:
         f = f'doc == "{doc_key(path)}"' + (f' and version != "{keep_version}"' if keep_version else "")
         self.client.delete(self.chunks, filter=f)
 
-    def write_failed(self, *, path, name, root, sha256, size, mtime, error_kind, error) -> None:
+    def write_failed(self, *, path, name, root, sha256, size, mtime, error_kind, error, parsers) -> None:
         self._delete_chunks(path)
         self._put_doc({"path": path, "name": name, "root": root, "sha256": sha256, "size": size, "mtime": mtime,
-                       "status": "failed", "error_kind": error_kind, "error": error, "warnings": [], "chunks": 0})
+                       "status": "failed", "error_kind": error_kind, "error": error, "warnings": [], "chunks": 0,
+                       "parsers": parsers})
 
     def write_document(self, *, path, name, root, sha256, size, mtime, warnings, fmt, pages, chunks,
                        vectors) -> None:

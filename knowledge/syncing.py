@@ -18,7 +18,7 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from ingest import IngestError, LoadOptions
+from ingest import PARSERS_VERSION, IngestError, LoadOptions
 from ingest.isolated import parse_in_process
 from ingest.types import ChunkSettings
 from knowledge import db
@@ -50,7 +50,8 @@ class DocStore(Protocol):
         """Vectors already stored for these chunk ids (renamed or partly changed files re-embed nothing)."""
 
     def write_failed(self, *, path: str, name: str, root: str | None, sha256: str, size: int, mtime: float,
-                     error_kind: str, error: str) -> None: ...
+                     error_kind: str, error: str, parsers: int) -> None:
+        """Record the file as failed, with no chunks, under ingest.PARSERS_VERSION `parsers`."""
 
     def write_document(self, *, path: str, name: str, root: str | None, sha256: str, size: int, mtime: float,
                        warnings: Sequence[str], fmt: str | None, pages: int | None, chunks: list,
@@ -79,10 +80,11 @@ class SqliteDocStore:
     def stored_vectors(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
         return {k: np.frombuffer(v, dtype=np.float32) for k, v in db.vectors_for_chunk_ids(self.conn, chunk_ids).items()}
 
-    def write_failed(self, *, path, name, root, sha256, size, mtime, error_kind, error) -> None:
+    def write_failed(self, *, path, name, root, sha256, size, mtime, error_kind, error, parsers) -> None:
         with db.transaction(self.conn):
             doc_id = db.upsert_document(self.conn, path=path, name=name, root=root, sha256=sha256, size=size,
-                                        mtime=mtime, status="failed", error_kind=error_kind, error=error)
+                                        mtime=mtime, status="failed", error_kind=error_kind, error=error,
+                                        parsers=parsers)
             db.replace_chunks(self.conn, doc_id, [], np.zeros((0, 1), dtype=np.float32))
 
     def write_document(self, *, path, name, root, sha256, size, mtime, warnings, fmt, pages, chunks,
@@ -238,7 +240,10 @@ def _triage(store: DocStore, cand: Candidate, load_options: LoadOptions, force: 
     if not stat.S_ISREG(st.st_mode):  # swapped for a FIFO or device since the walk
         return skipped(path, f"not a regular file ({special_kind(st.st_mode)})", "not_regular")
     existing = store.document_by_path(path)
-    retry_failed = existing is not None and existing.status == "failed" and load_options.password
+    # a failed file is tried again when a password comes with this ingest, or when it failed under older
+    # loaders (ingest.PARSERS_VERSION), which may read it now; otherwise it stays failed until it changes
+    retry_failed = existing is not None and existing.status == "failed" and bool(
+        load_options.password or (existing.parsers or 1) < PARSERS_VERSION)
     if existing and not force and not retry_failed and existing.size == st.st_size and existing.mtime == st.st_mtime:
         return _unchanged(existing)
     try:
@@ -256,7 +261,7 @@ def _triage(store: DocStore, cand: Candidate, load_options: LoadOptions, force: 
 def _record_failure(store: DocStore, job: _Job, exc: IngestError) -> FileResult:
     path = str(job.cand.path)
     store.write_failed(path=path, name=job.cand.name, root=job.cand.root, sha256=job.sha, size=job.st.st_size,
-                       mtime=job.st.st_mtime, error_kind=exc.kind, error=exc.reason)
+                       mtime=job.st.st_mtime, error_kind=exc.kind, error=exc.reason, parsers=PARSERS_VERSION)
     return FileResult(path=path, status="failed", reason=exc.reason, error_kind=exc.kind)
 
 

@@ -385,3 +385,46 @@ def test_cache_build_read_in_small_batches_answers_like_one_batch(catalog, tmp_p
     got = {(q, m): [(c.chunk_id, round(c.score, 5)) for c in kb.search(q, k=4, mode=m)]
            for q in queries for m in ("dense", "sparse", "hybrid")}
     assert got == want
+
+
+def test_a_file_that_failed_under_older_loaders_is_tried_again_once(catalog, embedder, tmp_path):
+    """A failure is recorded with the loaders' version (ingest.PARSERS_VERSION). A text file with a few
+    DOS end-of-file marks was refused as binary before version 2; a KB that recorded it so tries it again
+    on its next ingest and now holds it, while a file that fails under today's loaders stays failed
+    without being read again."""
+    import ingest
+    import ingest.encoding
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    page = "荔枝酒的功效与作用。\x1a⑨⑨③③\x1a 荔枝酒含有多种氨基酸、矿物质和多种维生素，适度饮用可以滋补身体。" * 4
+    assert 0.01 < page.count("\x1a") / len(page) < ingest.encoding.MAX_CONTROL_SHARE
+    (folder / "page.txt").write_text(page, encoding="utf-8")
+    (folder / "empty.txt").write_bytes(b"")
+    kb = catalog.create("kb")
+    kb.ingest([folder])
+    conn = sqlite3.connect(kb.path / "kb.sqlite")
+    with conn:  # what an older Zhida left behind: the page failed, with no loaders' version
+        conn.execute("UPDATE documents SET status='failed', error_kind='undecodable', error='looks like binary "
+                     "data', chunks=0, parsers=NULL WHERE name='page.txt'")
+        conn.execute("DELETE FROM chunks WHERE doc_id=(SELECT id FROM documents WHERE name='page.txt')")
+    conn.close()
+    docs = {d["name"]: d for d in kb.documents()}
+    assert docs["page.txt"]["status"] == "failed"
+    read_before = embedder.embedded
+
+    report = {f.path.rsplit("/", 1)[-1]: f for f in kb.ingest([folder]).files}
+    assert report["page.txt"].status == "updated", report["page.txt"]
+    assert embedder.embedded > read_before
+    assert report["empty.txt"].status == "failed"
+    docs = {d["name"]: d for d in kb.documents()}
+    assert docs["page.txt"]["status"] == "ok" and docs["page.txt"]["chunks"] >= 1
+    assert kb.search("荔枝酒 滋补", k=1)[0].source.endswith("page.txt")
+    row = sqlite3.connect(kb.path / "kb.sqlite").execute(
+        "SELECT parsers FROM documents WHERE name='empty.txt'").fetchone()
+    assert row == (ingest.PARSERS_VERSION,)
+
+    embedded = embedder.embedded
+    again = {f.path.rsplit("/", 1)[-1]: f for f in kb.ingest([folder]).files}
+    assert again["page.txt"].status == "unchanged" and again["empty.txt"].status == "failed"
+    assert embedder.embedded == embedded

@@ -45,6 +45,8 @@ def _drop_parent_columns(path):
     conn = sqlite3.connect(str(path))
     for name, _ in db.ADDED_CHUNK_COLUMNS:
         conn.execute(f"ALTER TABLE chunks DROP COLUMN {name}")
+    for name, _ in db.ADDED_DOCUMENT_COLUMNS:
+        conn.execute(f"ALTER TABLE documents DROP COLUMN {name}")
     conn.execute("DELETE FROM manifest WHERE key='chunker'")
     conn.commit()
     conn.close()
@@ -62,10 +64,12 @@ def test_a_kb_made_before_the_parent_columns_opens_answers_and_gains_them(tmp_pa
     assert "parent_text" not in db.chunk_columns(old)
     rows = db.chunk_rows(old, [r["row_id"] for r in old.execute("SELECT row_id FROM chunks")])
     assert rows and all(r["unit"] is None and r["parent_text"] is None for r in rows.values())  # reads fall back
+    assert all(d.parsers is None for d in db.documents(old))
     old.close()
 
     fresh = _catalog(tmp_path).open("kb")
     assert {name for name, _ in db.ADDED_CHUNK_COLUMNS} <= db.chunk_columns(fresh.conn)
+    assert {name for name, _ in db.ADDED_DOCUMENT_COLUMNS} <= db._columns(fresh.conn, "documents")
     assert fresh.stats()["chunker"] == 1 and fresh.stats()["schema_version"] == db.SCHEMA_VERSION
     hit = fresh.search("解决争议的方法", k=1, mode="sparse")[0]
     assert hit.unit == "" and hit.unit_text == hit.text  # old rows: no parent, same answer text
