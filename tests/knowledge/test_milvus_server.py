@@ -19,6 +19,7 @@ import pytest
 
 pytest.importorskip("pymilvus", reason="the milvus extra is not installed: pip install -e .[milvus]")
 
+from ingest import PARSERS_VERSION  # noqa: E402
 from knowledge import Catalog, IndexSettings, IngestSettings, StoreSettings  # noqa: E402
 from tests.knowledge.test_milvus_store import CHILD, ROOT, CountingEmbedder, names, write_corpus  # noqa: E402
 
@@ -116,6 +117,10 @@ def test_create_ingest_search_modes_and_delete(milvus_server, tmp_path):
     assert (summary["updated"], summary["added"]) == (1, 0)
     assert names(kb.search("量子计算", k=1, mode="sparse")) == ["doc03.txt"]
     assert kb.stats()["chunks"] == 7  # no stale versions left behind
+    (tmp_path / "docs" / "empty.txt").write_bytes(b"")  # a failure keeps the loaders' version it failed under
+    assert kb.ingest([tmp_path / "docs"]).summary()["failed"] == 1
+    failed = next(d for d in kb.documents() if Path(d["path"]).name == "empty.txt")
+    assert failed["status"] == "failed" and kb.milvus.document_by_path(failed["path"]).parsers == PARSERS_VERSION
 
 
 def test_another_process_sees_and_adds_to_the_same_kb(milvus_server, tmp_path):
