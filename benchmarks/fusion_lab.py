@@ -6,8 +6,8 @@ Usage (after `zhida eval DATASET_DIR...` has built the cached eval KBs with the 
     python -m benchmarks.fusion_lab ../shared/data/eval/cmrc2018_trial ../shared/data/eval/drcd_dev \
         ../shared/data/eval/dureader_robust_dev
 Prints MRR@10 per set and rule, and each rule's worst gap against the better single retriever of each set;
-the lists are cached in $ZHIDA_HOME/eval-cache/<key>/lists.json. FUSION_GRID=1 scores the margin-gate grid
-that adaptive fusion's parameters were chosen from instead (see benchmarks/fusion_rules.py).
+the lists are cached in $ZHIDA_HOME/eval-cache/<key>/lists.json. FUSION_GRID=1 scores the
+neighbourhood of the product's gate instead, one weight moved at a time (see benchmarks/fusion_rules.py).
 """
 from __future__ import annotations
 
@@ -39,10 +39,15 @@ def ranked_lists(ds_dir: Path) -> dict:
         cache = work / "lists.json"
         if not cat.exists("eval"):
             raise SystemExit(f"run `zhida eval {ds_dir}` first: its cached KB is missing ({work})")
-        if cache.exists():
-            data = json.loads(cache.read_text())
+        from knowledge import db
+
+        kb = cat.open("eval")
+        generation = db.generation(kb.conn)
+        data = json.loads(cache.read_text()) if cache.exists() else None
+        if data is not None and data.get("generation") != generation:
+            data = None  # the KB changed since the lists were taken (a passage indexed now, new chunks)
+        if data is not None:
             if any("dense_confidence" not in q for q in data["queries"]):  # cached before it was recorded
-                kb = cat.open("eval")
                 idx = kb.refresh_indexes()
                 qv = kb.embedder().embed_queries([q["q"] for q in data["queries"]])
                 for q, v in zip(data["queries"], qv):
@@ -50,7 +55,6 @@ def ranked_lists(ds_dir: Path) -> dict:
                 cache.write_text(json.dumps(data, ensure_ascii=False))
             return data
         ds = load_dataset(ds_dir)
-        kb = cat.open("eval")
         idx = kb.refresh_indexes()
         tok = kb.tokenizer()
         name2pid = {passage_filename(p.id): p.id for p in ds.passages}
@@ -78,7 +82,7 @@ def ranked_lists(ds_dir: Path) -> dict:
             full = {str(i): [float(vec @ v), float(all_bm25[pos[i]])] for i, vec in zip(union, vecs)}
             out.append({"gold": list(q.gold_ids), "dense": dense, "sparse": sparse, "q": q.question,
                         "sparse_upper": upper, "full": full, "dense_confidence": _confidence(idx, dense, v)})
-        data = {"queries": out, "row2pid": {str(k): v for k, v in row2pid.items()}}
+        data = {"queries": out, "row2pid": {str(k): v for k, v in row2pid.items()}, "generation": generation}
         cache.write_text(json.dumps(data, ensure_ascii=False))
         return data
 
