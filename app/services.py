@@ -122,7 +122,21 @@ def query_settings(settings: dict[str, Any]) -> QuerySettings:
                          reranker=r.get("reranker", "BAAI/bge-reranker-base"),
                          rerank_top_n=int(r.get("rerank_top_n", 20)),
                          hnsw_threshold=int(r.get("hnsw_threshold", 200_000)),
-                         jieba_user_dict=r.get("jieba_user_dict"))
+                         jieba_user_dict=r.get("jieba_user_dict"),
+                         fusion_confidence_mid=_per_model_floats(r.get("fusion_confidence_mid"),
+                                                                 "retrieval.fusion_confidence_mid"))
+
+
+def _per_model_floats(value: Any, key: str) -> tuple[tuple[str, float], ...]:
+    """A {model id: number} setting as (id, float) pairs; anything else is a clear error naming the key."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise ValueError(f"{key} must map embedding model ids to numbers, not {value!r}")
+    try:
+        return tuple((str(k), float(v)) for k, v in value.items())
+    except (TypeError, ValueError):
+        raise ValueError(f"{key} must map embedding model ids to numbers, not {value!r}") from None
 
 
 def ingest_settings(settings: dict[str, Any]) -> IngestSettings:

@@ -47,6 +47,12 @@ class QuerySettings:
     rerank_top_n: int = 20
     hnsw_threshold: int = 200_000
     jieba_user_dict: str | None = None
+    # (embedding model id, dense confidence at which BM25 takes over in adaptive fusion); a model not
+    # named gets retrieval.fusion.ShareGate's own (fitted with e5-small). See configs/default.yaml.
+    fusion_confidence_mid: tuple[tuple[str, float], ...] = ()
+
+    def confidence_mid_for(self, model_id: str) -> float | None:
+        return dict(self.fusion_confidence_mid).get(model_id)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ from typing import Callable, Collection, Sequence
 import numpy as np
 
 from retrieval.dense import DenseIndex
-from retrieval.fusion import adaptive_fusion, dense_confidence, reciprocal_rank_fusion, weighted_fusion
+from retrieval.fusion import (DEFAULT_GATE, adaptive_fusion, dense_confidence, reciprocal_rank_fusion,
+                              weighted_fusion)
 from retrieval.rerank import rerank as rerank_hits
 from retrieval.sparse import BM25Index
 from retrieval.types import Hit
@@ -31,10 +32,11 @@ class HybridRetriever:
     def search(self, query: str, *, k: int = 5, mode: str = "hybrid", candidates: int = 50, fusion: str = "adaptive",
                rrf_k: int = 60, dense_weight: float = 0.5, rerank: bool = False, rerank_top_n: int = 20,
                query_vector: np.ndarray | None = None, within: Collection[int] | None = None,
-               timings: dict[str, float] | None = None) -> list[Hit]:
+               timings: dict[str, float] | None = None, confidence_mid: float | None = None) -> list[Hit]:
         """Top-k hits. `within` (row ids) limits both retrievers to those rows (chosen documents);
         `timings`, when given, receives each stage's seconds (embed, dense, sparse, fusion, rerank) so a
-        benchmark can say where a query's time goes."""
+        benchmark can say where a query's time goes; `confidence_mid` is this embedding model's calibrated
+        ShareGate.dense_mid for adaptive fusion (None: the gate's own)."""
         if mode not in MODES:
             raise ValueError(f"unknown retrieval mode {mode!r}; choose one of {', '.join(MODES)}")
         if fusion not in FUSIONS:
@@ -57,7 +59,9 @@ class HybridRetriever:
             marks["sparse"], t = clock() - t, clock()
         if mode == "hybrid":
             if fusion == "adaptive":
-                hits = adaptive_fusion(ranked, dense_confidence=self._dense_confidence(qv, ranked.get("dense")))
+                gate = DEFAULT_GATE if confidence_mid is None else replace(DEFAULT_GATE, dense_mid=confidence_mid)
+                hits = adaptive_fusion(ranked, dense_confidence=self._dense_confidence(qv, ranked.get("dense")),
+                                       gate=gate)
             elif fusion == "weighted":
                 hits = weighted_fusion(ranked, {"dense": dense_weight, "sparse": 1.0 - dense_weight})
             else:

@@ -249,6 +249,32 @@ def test_share_gate_weighs_bm25s_confidence_and_the_dense_models_agreement():
     assert adaptive_fusion({"dense": unbacked, "sparse": standout}, dense_confidence=conf)[0].id == 1
 
 
+def test_a_weaker_models_calibrated_confidence_hands_the_lead_to_bm25_sooner(tok):
+    """The same dense confidence means less from a weaker model (configs/default.yaml,
+    retrieval.fusion_confidence_mid): with the gate's own midpoint a moderately sure dense top hit keeps
+    the lead, with a higher one (USE's 7.0) BM25's clear winner takes it."""
+    import numpy as np
+
+    from retrieval.dense import DenseIndex
+    from retrieval.retriever import HybridRetriever
+    from retrieval.sparse import BM25Index
+
+    rng = np.random.default_rng(1)
+    vecs = rng.normal(size=(300, 32)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    query = vecs[7] + 0.9 * rng.normal(size=32).astype(np.float32) / np.sqrt(32)
+    query /= np.linalg.norm(query)
+    texts = [f"编号{i} 普通 内容" + (" 保管" if i % 3 == 0 else "") for i in range(300)]
+    texts[3] = "留置权 保管费 寄存人 保管"
+    dense = DenseIndex.build(np.arange(300), vecs)
+    sparse = BM25Index.build(np.arange(300), [tok(t) for t in texts])
+    retriever = HybridRetriever(None, dense, sparse, tokenizer=tok)
+    assert 4.0 < retriever._dense_confidence(query, dense.search(query, 50)) < 4.5
+    top = lambda mid: retriever.search("留置权 保管费 保管", k=3, query_vector=query, confidence_mid=mid)[0].id  # noqa: E731
+    assert top(None) == top(4.2) == 7
+    assert top(7.0) == 3
+
+
 def test_retriever_reads_its_confidence_from_the_index_sample(tok):
     """HybridRetriever gives adaptive fusion the top hit's standing against the index's own vectors:
     a query vector equal to one stored vector in a spread-out corpus is confident."""
