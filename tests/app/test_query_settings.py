@@ -10,6 +10,7 @@ from app.services import query_settings
 def test_the_shipped_config_calibrates_fusion_for_both_offline_models():
     q = query_settings(default_settings())
     assert q.confidence_mid_for("e5-small") == 4.2 and q.confidence_mid_for("use-multilingual") == 7.0
+    assert q.confidence_mid_for("m3e-small") == 5.5
     assert q.confidence_mid_for("BAAI/bge-small-zh-v1.5") is None  # not calibrated: the gate's own midpoint
 
 
