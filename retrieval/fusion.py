@@ -123,7 +123,9 @@ class ShareGate:
     prints the neighbourhood). The fit sits at the bar, not above it: moving any one weight but
     `dense_mid` by 10% leaves the worst set within 0.003 of its better single retriever, while
     `dense_mid` (the confidence at which BM25 takes over) is the sensitive one: 10% either way costs
-    0.008-0.011 on drcd_dev or DuReader."""
+    0.008-0.011 on drcd_dev or DuReader. It is also the one weight that depends on the embedding model
+    (a weaker model's top hit is wrong more often at the same z-score), so the app sets it per model
+    from retrieval.fusion_confidence_mid; 4.2 is e5-small's."""
 
     low: float = 0.15
     high: float = 0.73
