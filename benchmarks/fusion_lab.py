@@ -4,7 +4,8 @@ blind to the others.
 
 Usage (after `zhida eval DATASET_DIR...` has built the cached eval KBs with the default settings):
     python -m benchmarks.fusion_lab ../shared/data/eval/cmrc2018_trial ../shared/data/eval/drcd_dev \
-        ../shared/data/eval/dureader_robust_dev
+        ../shared/data/eval/dureader_robust_dev \
+        [--qa ../shared/data/qa/civil_code_dev.jsonl --doc ../shared/data/docs/zh_civil_code.pdf]
 Prints MRR@10 per set and rule, and each rule's worst gap against the better single retriever of each set;
 the lists are cached in $ZHIDA_HOME/eval-cache/<key>/lists.json. FUSION_GRID=1 scores the
 neighbourhood of the product's gate instead, one weight moved at a time (see benchmarks/fusion_rules.py).
@@ -30,6 +31,52 @@ def _confidence(idx, dense, query_vector) -> float | None:
     if not dense or sample is None:
         return None
     return dense_confidence(dense[0][1], sample @ query_vector)
+
+
+def _sparse_upper(idx, tok):
+    """question -> the largest BM25 score any passage could get for its words (the sum of each word's
+    highest weight)."""
+    import numpy as np
+
+    w = idx.sparse.weights.tocsr()
+    row_max = np.zeros(w.shape[0], dtype=np.float64)
+    nz = np.diff(w.indptr) > 0
+    row_max[nz] = np.maximum.reduceat(w.data, w.indptr[:-1][nz])
+    return lambda question: float(sum(row_max[idx.sparse.vocab[t]] for t in tok(question) if t in idx.sparse.vocab))
+
+
+def _query_lists(idx, tok, question: str, v, upper_of) -> dict:
+    """One question's dense and BM25 top lists, both retrievers' exact scores for every candidate either
+    returned (top 50 each), and the dense confidence adaptive fusion would compute."""
+    import numpy as np
+
+    dense = idx.dense.search(v, DEPTH)
+    sparse = idx.sparse.search(question, DEPTH, tok)
+    union = sorted({i for i, _ in dense[:50]} | {i for i, _ in sparse[:50]})
+    all_bm25 = idx.sparse.scores(tok(question))
+    pos = {int(d): n for n, d in enumerate(idx.sparse.ids)}
+    vecs = idx.dense.cpu_index.reconstruct_batch(np.asarray(union, dtype=np.int64))
+    full = {str(i): [float(vec @ v), float(all_bm25[pos[i]])] for i, vec in zip(union, vecs)}
+    return {"dense": dense, "sparse": sparse, "q": question, "sparse_upper": upper_of(question), "full": full,
+            "dense_confidence": _confidence(idx, dense, v)}
+
+
+def qa_lists(questions: Path, docs: list[Path]) -> dict:
+    """The same lists for the answerable questions of a `zhida eval-qa` set, over its throw-away KB; a
+    question's gold is every chunk holding its passage_contains (whitespace ignored)."""
+    from app.commands.eval_qa import qa_knowledge_base
+    from app.qa_evaluation import load_qa, squash
+
+    items = [i for i in load_qa(questions) if i.answerable and i.passage_contains]
+    with qa_knowledge_base(settings(), docs) as kb:
+        idx = kb.refresh_indexes()
+        tok = kb.tokenizer()
+        texts = {r: squash(t) for r, t in kb.conn.execute("select row_id, text from chunks")}
+        qv = kb.embedder().embed_queries([i.question for i in items])
+        upper_of = _sparse_upper(idx, tok)
+        out = [{"gold": [str(r) for r, t in texts.items() if squash(i.passage_contains) in t],
+                **_query_lists(idx, tok, i.question, v, upper_of)} for i, v in zip(items, qv)]
+    return {"queries": out, "row2pid": {str(r): str(r) for r in texts}}
 
 
 def ranked_lists(ds_dir: Path) -> dict:
@@ -62,26 +109,8 @@ def ranked_lists(ds_dir: Path) -> dict:
         row2pid = {r: name2pid.get(Path(p).name, p) for r, p in rows}
         qs = [q for q in ds.queries if q.gold_ids]
         qv = kb.embedder().embed_queries([q.question for q in qs])
-        import numpy as np
-
-        w = idx.sparse.weights.tocsr()
-        row_max = np.zeros(w.shape[0], dtype=np.float64)
-        nz = np.diff(w.indptr) > 0
-        row_max[nz] = np.maximum.reduceat(w.data, w.indptr[:-1][nz])
-        out = []
-        for q, v in zip(qs, qv):
-            toks = [t for t in tok(q.question) if t in idx.sparse.vocab]
-            upper = float(sum(row_max[idx.sparse.vocab[t]] for t in toks))
-            dense = idx.dense.search(v, DEPTH)
-            sparse = idx.sparse.search(q.question, DEPTH, tok)
-            # both retrievers' exact scores for every candidate either one returned (top 50 each)
-            union = sorted({i for i, _ in dense[:50]} | {i for i, _ in sparse[:50]})
-            all_bm25 = idx.sparse.scores(tok(q.question))
-            pos = {int(d): n for n, d in enumerate(idx.sparse.ids)}
-            vecs = idx.dense.cpu_index.reconstruct_batch(np.asarray(union, dtype=np.int64))
-            full = {str(i): [float(vec @ v), float(all_bm25[pos[i]])] for i, vec in zip(union, vecs)}
-            out.append({"gold": list(q.gold_ids), "dense": dense, "sparse": sparse, "q": q.question,
-                        "sparse_upper": upper, "full": full, "dense_confidence": _confidence(idx, dense, v)})
+        upper_of = _sparse_upper(idx, tok)
+        out = [{"gold": list(q.gold_ids), **_query_lists(idx, tok, q.question, v, upper_of)} for q, v in zip(qs, qv)]
         data = {"queries": out, "row2pid": {str(k): v for k, v in row2pid.items()}, "generation": generation}
         cache.write_text(json.dumps(data, ensure_ascii=False))
         return data
@@ -102,18 +131,30 @@ def evaluate(data: dict, fuse) -> tuple[float, float]:
 
 
 def main(argv: list[str]) -> None:
+    import argparse
+
     from benchmarks.fusion_rules import GRID, RULES
     if os.environ.get("FUSION_GRID"):
         RULES = {**{k: RULES[k] for k in ("dense", "sparse")}, **GRID}
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.fusion_lab")
+    ap.add_argument("datasets", nargs="+", type=Path, help="eval set folders (zhida eval has cached their KBs)")
+    ap.add_argument("--qa", type=Path, help="a zhida eval-qa QUESTIONS.jsonl, scored as a check beside the sets "
+                    "(its MRR@10 of the gold chunk; not part of the min gap)")
+    ap.add_argument("--doc", type=Path, action="append", default=[], help="the documents of --qa (repeatable)")
+    args = ap.parse_args(argv)
+    if args.qa and not args.doc:
+        ap.error("--qa needs the documents it asks about: --doc FILE")
 
-    sets = {Path(a).name: ranked_lists(Path(a)) for a in argv}
+    sets = {p.name: ranked_lists(p) for p in args.datasets}
     names = list(sets)
-    print(f"{'rule':38s}" + "".join(f"{n[:14]:>16s}" for n in names) + f"{'min gap':>10s}")
+    if args.qa:
+        sets["qa:" + args.qa.stem] = qa_lists(args.qa, args.doc)
+    print(f"{'rule':38s}" + "".join(f"{n[:14]:>16s}" for n in sets) + f"{'min gap':>10s}")
     base = {n: max(evaluate(sets[n], RULES['dense'])[0], evaluate(sets[n], RULES['sparse'])[0]) for n in names}
     for rule, fuse in RULES.items():
-        vals = [evaluate(sets[n], fuse)[0] for n in names]
-        gap = min(v - base[n] for v, n in zip(vals, names))
-        print(f"{rule:38s}" + "".join(f"{v:16.4f}" for v in vals) + f"{gap:+10.4f}")
+        vals = {n: evaluate(d, fuse)[0] for n, d in sets.items()}
+        gap = min(vals[n] - base[n] for n in names)
+        print(f"{rule:38s}" + "".join(f"{v:16.4f}" for v in vals.values()) + f"{gap:+10.4f}")
 
 
 if __name__ == "__main__":
