@@ -61,14 +61,14 @@ def _query_lists(idx, tok, question: str, v, upper_of) -> dict:
             "dense_confidence": _confidence(idx, dense, v)}
 
 
-def qa_lists(questions: Path, docs: list[Path]) -> dict:
+def qa_lists(questions: Path, docs: list[Path], embedding: str | None = None) -> dict:
     """The same lists for the answerable questions of a `zhida eval-qa` set, over its throw-away KB; a
     question's gold is every chunk holding its passage_contains (whitespace ignored)."""
     from app.commands.eval_qa import qa_knowledge_base
     from app.qa_evaluation import load_qa, squash
 
     items = [i for i in load_qa(questions) if i.answerable and i.passage_contains]
-    with qa_knowledge_base(settings(), docs) as kb:
+    with qa_knowledge_base(settings(embedding), docs) as kb:
         idx = kb.refresh_indexes()
         tok = kb.tokenizer()
         texts = {r: squash(t) for r, t in kb.conn.execute("select row_id, text from chunks")}
@@ -79,13 +79,15 @@ def qa_lists(questions: Path, docs: list[Path]) -> dict:
     return {"queries": out, "row2pid": {str(r): str(r) for r in texts}}
 
 
-def ranked_lists(ds_dir: Path) -> dict:
-    """{"queries": [{"gold": [...], "dense": [[pid, score]...], "sparse": [...]}]} for one set."""
-    s = settings()
+def ranked_lists(ds_dir: Path, embedding: str | None = None) -> dict:
+    """{"queries": [{"gold": [...], "dense": [[pid, score]...], "sparse": [...]}]} for one set, over the KB
+    `zhida eval` cached for it with this embedding (default: the configured one)."""
+    s = settings(embedding)
     with throwaway_catalog(s, [str(ds_dir.resolve())], fresh=False) as (cat, work):
         cache = work / "lists.json"
         if not cat.exists("eval"):
-            raise SystemExit(f"run `zhida eval {ds_dir}` first: its cached KB is missing ({work})")
+            raise SystemExit(f"run `zhida eval {ds_dir}{' --embedding ' + embedding if embedding else ''}` first: "
+                             f"its cached KB is missing ({work})")
         from knowledge import db
 
         kb = cat.open("eval")
@@ -141,14 +143,16 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--qa", type=Path, help="a zhida eval-qa QUESTIONS.jsonl, scored as a check beside the sets "
                     "(its MRR@10 of the gold chunk; not part of the min gap)")
     ap.add_argument("--doc", type=Path, action="append", default=[], help="the documents of --qa (repeatable)")
+    ap.add_argument("--embedding", help="embedding model of the cached KBs (default: the configured one); "
+                    "`zhida eval SETS --embedding MODEL` builds them")
     args = ap.parse_args(argv)
     if args.qa and not args.doc:
         ap.error("--qa needs the documents it asks about: --doc FILE")
 
-    sets = {p.name: ranked_lists(p) for p in args.datasets}
+    sets = {p.name: ranked_lists(p, args.embedding) for p in args.datasets}
     names = list(sets)
     if args.qa:
-        sets["qa:" + args.qa.stem] = qa_lists(args.qa, args.doc)
+        sets["qa:" + args.qa.stem] = qa_lists(args.qa, args.doc, args.embedding)
     print(f"{'rule':38s}" + "".join(f"{n[:14]:>16s}" for n in sets) + f"{'min gap':>10s}")
     base = {n: max(evaluate(sets[n], RULES['dense'])[0], evaluate(sets[n], RULES['sparse'])[0]) for n in names}
     for rule, fuse in RULES.items():

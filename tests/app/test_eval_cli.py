@@ -123,3 +123,20 @@ def test_eval_qa_names_a_bad_question_file(tmp_path):
     bad.write_text("{not json\n", encoding="utf-8")
     out = runner.invoke(cli, ["eval-qa", str(bad), "--doc", str(doc)])
     assert out.exit_code != 0 and "bad.jsonl:1" in out.output
+
+
+def test_fusion_lab_scores_every_rule_on_the_sets_and_an_eval_qa_set(tmp_path, capsys):
+    """benchmarks.fusion_lab over a set `zhida eval` cached and a QA file's throw-away KB: one row per
+    rule, a column per set plus the QA set, the product's rule last, the lists cached beside the KB."""
+    from benchmarks import fusion_lab
+
+    sets = _two_sets(tmp_path)
+    assert runner.invoke(cli, ["eval", str(sets / "zh"), "--embedding", "hashing", "--json"]).exit_code == 0
+    doc, qs = qa_files(tmp_path)
+    fusion_lab.main([str(sets / "zh"), "--qa", str(qs), "--doc", str(doc), "--embedding", "hashing"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split()[:3] == ["rule", "zh", "qa:qs"]
+    product = lines[-1].split()
+    assert lines[-1].startswith("adaptive (product)") and len(product) == 5  # name (2 words), 2 sets, min gap
+    assert float(product[2]) == 1.0 and float(product[3]) == 1.0  # both gold passages first on these tiny sets
+    assert (fusion_lab.ranked_lists(sets / "zh", "hashing")["queries"][0]["gold"]) == ["p1"]  # from the cache
