@@ -95,14 +95,6 @@ def dense_confidence(top_score: float, sample_scores: np.ndarray) -> float | Non
     return (top_score - float(np.mean(sample_scores))) / sd if sd > 0 else None
 
 
-def confidence_share(confidence: float, low: float, high: float, mid: float, width: float) -> float:
-    """BM25's weight for one query: `high` when the dense model is unsure of its top hit, `low` when it
-    is sure, a logistic step around `mid` between them (the one-signal gate, kept for comparison in
-    benchmarks/fusion_rules.py)."""
-    x = max(-60.0, min(60.0, (confidence - mid) / width))
-    return low + (high - low) / (1.0 + math.exp(x))
-
-
 @dataclass(frozen=True)
 class ShareGate:
     """BM25's share of the fused score as a logistic function of three signals of one query:
@@ -160,7 +152,7 @@ def adaptive_fusion(ranked: Mapping[str, Ranked], *, dense_confidence: float | N
     the query's similarity to the corpus at large, and BM25's order is then mostly noise (share 0.15);
     a query the model reads poorly (copied wording it does not weigh, Traditional Chinese, rare names)
     leaves its top hit barely above the crowd, and BM25, which matches those words exactly, takes the
-    lead (share up to 0.7), the more so when its winner stands out and the dense model ranks it high
+    lead (share up to 0.73), the more so when its winner stands out and the dense model ranks it high
     too. Without a dense confidence (a store that cannot give vectors back, such as Milvus), BM25's own
     top-1 margin (s1 - s2) / s1 drives the share instead (`sparse_share`; 0.2 -> 0.5 around 0.2).
 

@@ -207,7 +207,7 @@ def test_adaptive_fusion_follows_the_dense_models_confidence():
     list that prefers another passage; a top hit barely above the crowd hands the lead to BM25."""
     import numpy as np
 
-    from retrieval.fusion import adaptive_fusion, confidence_share, dense_confidence
+    from retrieval.fusion import ShareGate, adaptive_fusion, dense_confidence
 
     dense = _dense_list()
     bm25 = [(2, 20.0), (1, 15.0)] + [(100 + i, 10.0 - 0.1 * i) for i in range(20)]
@@ -215,7 +215,9 @@ def test_adaptive_fusion_follows_the_dense_models_confidence():
     sure = dense_confidence(0.95, crowd)
     unsure = dense_confidence(0.95, crowd + 0.15)
     assert sure > 5 and unsure < 2
-    assert confidence_share(sure, 0.1, 0.7, 4.0, 0.7) < 0.12 < 0.65 < confidence_share(unsure, 0.1, 0.7, 4.0, 0.7)
+    one_signal = ShareGate(low=0.1, high=0.7, dense_mid=4.0, dense_weight=1 / 0.7, bm25_weight=0.0,
+                           agreement_weight=0.0)  # the gate before BM25's confidence and agreement counted
+    assert one_signal.share(sure, 0.0, 0) < 0.12 < 0.65 < one_signal.share(unsure, 0.0, 0)
     assert adaptive_fusion({"dense": dense, "sparse": bm25}, dense_confidence=sure)[0].id == 1
     assert adaptive_fusion({"dense": dense, "sparse": bm25}, dense_confidence=unsure)[0].id == 2
     assert dense_confidence(0.9, crowd[:5]) is None  # too small a sample to say
