@@ -44,8 +44,11 @@ def server_settings(monkeypatch, zhida_home) -> dict:
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict[str, str]:
     """Folders of tiny random-weight models (embedder, cross-encoder, Qwen2, GLM)."""
+    import torch
+
     from tests import models
 
+    torch.manual_seed(0)  # the same random weights on every run, so a model-dependent failure reproduces
     root = tmp_path_factory.mktemp("tiny_models")
     return {
         "embedder": models.tiny_sentence_transformer(root / "emb"),
