@@ -19,6 +19,7 @@ from pathlib import Path
 
 from app.commands._common import settings, throwaway_catalog
 from app.evaluation import dedupe, load_dataset, mrr_at, passage_filename, recall_at
+from retrieval.sparse import B, K1
 
 DEPTH = 100
 
@@ -93,8 +94,8 @@ def ranked_lists(ds_dir: Path, embedding: str | None = None) -> dict:
         kb = cat.open("eval")
         generation = db.generation(kb.conn)
         data = json.loads(cache.read_text()) if cache.exists() else None
-        if data is not None and data.get("generation") != generation:
-            data = None  # the KB changed since the lists were taken (a passage indexed now, new chunks)
+        if data is not None and (data.get("generation"), data.get("bm25")) != (generation, [K1, B]):
+            data = None  # the KB changed since the lists were taken (new chunks), or BM25's k1/b did
         if data is not None:
             if any("dense_confidence" not in q for q in data["queries"]):  # cached before it was recorded
                 idx = kb.refresh_indexes()
@@ -113,7 +114,8 @@ def ranked_lists(ds_dir: Path, embedding: str | None = None) -> dict:
         qv = kb.embedder().embed_queries([q.question for q in qs])
         upper_of = _sparse_upper(idx, tok)
         out = [{"gold": list(q.gold_ids), **_query_lists(idx, tok, q.question, v, upper_of)} for q, v in zip(qs, qv)]
-        data = {"queries": out, "row2pid": {str(k): v for k, v in row2pid.items()}, "generation": generation}
+        data = {"queries": out, "row2pid": {str(k): v for k, v in row2pid.items()}, "generation": generation,
+                "bm25": [K1, B]}
         cache.write_text(json.dumps(data, ensure_ascii=False))
         return data
 

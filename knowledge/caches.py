@@ -22,6 +22,8 @@ import numpy as np
 
 from retrieval import BM25Index, DenseIndex, DenseSettings
 from retrieval.dense import DenseBuilder, layout_of, planned_layout
+from retrieval.sparse import B as BM25_B
+from retrieval.sparse import K1 as BM25_K1
 from retrieval.sparse import BM25Builder, TermCounts
 
 log = logging.getLogger(__name__)
@@ -198,6 +200,10 @@ def load(cache_dir: Path, expected_generation: int, dense_settings: DenseSetting
         sparse = BM25Index.load(cache_dir / stamp["sparse"])
     except Exception as exc:  # truncated or corrupt cache: rebuild, never serve it
         log.warning("index cache in %s is unreadable (%s); rebuilding from kb.sqlite", cache_dir, exc)
+        return None
+    if (sparse.k1, sparse.b) != (BM25_K1, BM25_B):  # weighted under older BM25 parameters
+        log.info("BM25 cache in %s was weighted with k1 %s, b %s; rebuilding with k1 %s, b %s (term counts "
+                 "reused, nothing re-tokenised)", cache_dir, sparse.k1, sparse.b, BM25_K1, BM25_B)
         return None
     count = int(stamp.get("count", -1))
     if len(sparse) != count or (dense is not None and len(dense) != count) or (dense is None and count):

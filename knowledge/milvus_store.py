@@ -248,9 +248,12 @@ class MilvusStore:
                                          output_field_names=["sparse"]))
         index = self.client.prepare_index_params()
         index.add_index(field_name="dense", index_type="FLAT", metric_type="IP")
-        if native:  # the k1/b of Zhida's own BM25 (rank-bm25's BM25Okapi defaults)
+        if native:  # the k1/b of Zhida's own BM25 (retrieval.sparse.K1/B), so both stores rank alike
+            from retrieval.sparse import B as BM25_B
+            from retrieval.sparse import K1 as BM25_K1
+
             index.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
-                            params={"bm25_k1": 1.5, "bm25_b": 0.75})
+                            params={"bm25_k1": BM25_K1, "bm25_b": BM25_B})
         try:
             self.client.create_collection(self.chunks, schema=schema, index_params=index, consistency_level="Strong")
         except Exception as exc:
@@ -450,7 +453,7 @@ class MilvusStore:
         return index
 
     def _search_sparse_here(self, terms: str, k: int) -> list[tuple[int, float, dict]]:
-        """BM25 as Milvus 2.5 would give it, computed by Zhida: the same hashed terms, k1 1.5, b 0.75."""
+        """BM25 as Milvus 2.5 would give it, computed by Zhida: the same hashed terms, k1 and b."""
         ranked = self._local_bm25().search_tokens(terms.split(), k)
         if not ranked:
             return []

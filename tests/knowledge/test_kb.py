@@ -286,6 +286,33 @@ def test_a_cache_built_with_another_vector_layout_is_rebuilt_once_from_kb_sqlite
     assert builds == [1] and embedder.embedded == embedded  # the new cache loads as it is; no re-embedding
 
 
+def test_a_bm25_cache_weighted_with_older_parameters_is_rebuilt_without_re_tokenising(catalog, tmp_path,
+                                                                                      monkeypatch):
+    """A KB indexed before BM25's k1 changed (1.5 -> 0.9) gets the new weights on its next open, from the
+    term counts its cache saved: nothing is tokenised or embedded again."""
+    import json
+
+    from retrieval.sparse import K1
+    from retrieval.tokenize import Tokenizer
+
+    kb = catalog.create("kb")
+    kb.ingest([write_corpus(tmp_path / "docs", n=6)])
+    cache = kb.path / "cache"
+    stamp = json.loads((cache / "stamp.json").read_text())
+    params_file = cache / stamp["sparse"] / "params.json"
+    params = json.loads(params_file.read_text())
+    assert params["k1"] == K1
+    params_file.write_text(json.dumps({**params, "k1": 1.5}))  # as an older Zhida wrote it
+    kb.close()
+    seen = []
+    real = Tokenizer.tokenize
+    monkeypatch.setattr(Tokenizer, "tokenize", lambda self, text: seen.append(text) or real(self, text))
+    again = catalog.open("kb")
+    assert again.refresh_indexes().sparse.k1 == K1
+    assert not [t for t in seen if "规定" in t]  # the chunks' saved term counts were reused
+    assert again.search("topic3", k=1, mode="sparse")[0].source.endswith("doc03.txt")
+
+
 def test_adding_a_file_tokenises_only_its_chunks_for_bm25(catalog, tmp_path, monkeypatch):
     """BM25 caches carry term counts over: an ingest into a big KB re-tokenises what changed, not everything."""
     from retrieval.tokenize import Tokenizer
