@@ -114,8 +114,8 @@ class ShareGate:
     questions of ../shared/data/qa, never per set (`python -m benchmarks.fusion_lab`; FUSION_GRID=1
     prints the neighbourhood). It was refitted with BM25's k1 at 0.9 (retrieval.sparse.K1): only
     `bm25_weight` moved (0.7 -> 0.9), and the worst set's lead over its better single retriever rose
-    from +0.0007 to +0.0022 MRR@10. The fit sits near the bar, not far above it: moving any one weight but
-    `dense_mid` by 10% leaves the worst set within 0.003 of its better single retriever, while
+    from +0.0007 to +0.0021 MRR@10 (`zhida eval`). The fit sits near the bar, not far above it: moving
+    any one weight but `dense_mid` by 10% leaves the worst set within 0.003 of its better single retriever, while
     `dense_mid` (the confidence at which BM25 takes over) is the sensitive one: 10% either way costs
     0.008-0.011 on drcd_dev or DuReader. It is also the one weight that depends on the embedding model
     (a weaker model's top hit is wrong more often at the same z-score), so the app sets it per model
