@@ -196,14 +196,14 @@ def load(cache_dir: Path, expected_generation: int, dense_settings: DenseSetting
         log.warning("index cache in %s is incomplete (%s); rebuilding from kb.sqlite", cache_dir, exc)
         return None
     try:
+        sparse = BM25Index.load(cache_dir / stamp["sparse"])  # memory-mapped: cheap, so it is checked first
+        if (sparse.k1, sparse.b) != (BM25_K1, BM25_B):  # weighted under older BM25 parameters
+            log.info("BM25 cache in %s was weighted with k1 %s, b %s; rebuilding with k1 %s, b %s (term counts "
+                     "reused, nothing re-tokenised)", cache_dir, sparse.k1, sparse.b, BM25_K1, BM25_B)
+            return None
         dense = DenseIndex.load(cache_dir / stamp["dense"], dense_settings) if stamp.get("dense") else None
-        sparse = BM25Index.load(cache_dir / stamp["sparse"])
     except Exception as exc:  # truncated or corrupt cache: rebuild, never serve it
         log.warning("index cache in %s is unreadable (%s); rebuilding from kb.sqlite", cache_dir, exc)
-        return None
-    if (sparse.k1, sparse.b) != (BM25_K1, BM25_B):  # weighted under older BM25 parameters
-        log.info("BM25 cache in %s was weighted with k1 %s, b %s; rebuilding with k1 %s, b %s (term counts "
-                 "reused, nothing re-tokenised)", cache_dir, sparse.k1, sparse.b, BM25_K1, BM25_B)
         return None
     count = int(stamp.get("count", -1))
     if len(sparse) != count or (dense is not None and len(dense) != count) or (dense is None and count):
