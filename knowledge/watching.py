@@ -34,6 +34,24 @@ log = logging.getLogger(__name__)
 _CHANGES = {"created", "modified", "deleted", "moved", "closed", "attrib"}
 
 
+class _ShutdownRaceFilter(logging.Filter):
+    """Drops watchdog's ERROR for the emitter thread's last loop after the watch was closed.
+
+    watchdog 6 (gorakhargosh/watchdog#963) stops an inotify emitter by closing its inotify handle from
+    the stopping thread; an emitter that had already passed its "keep running?" check then finds the
+    handle gone, logs "queue_events() called when the thread is inactive" at ERROR and returns as if
+    there were no events. Nothing is lost (we are stopping), but a user pressing Ctrl-C would read an
+    ERROR line after "stopped watching", so that one message is filtered; every other watchdog record
+    passes.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "called when the thread is inactive" not in str(record.msg)
+
+
+_SHUTDOWN_RACE_FILTER = _ShutdownRaceFilter()
+
+
 @dataclass(frozen=True)
 class WatchSettings:
     debounce_s: float = 1.0  # quiet time after the last event before a batch is handed out
@@ -74,6 +92,9 @@ class FolderWatcher:
             from watchdog.observers import Observer
 
             observer = Observer()
+            inotify_log = logging.getLogger("watchdog.observers.inotify")
+            if _SHUTDOWN_RACE_FILTER not in inotify_log.filters:
+                inotify_log.addFilter(_SHUTDOWN_RACE_FILTER)
         watcher = self
 
         class Handler(FileSystemEventHandler):
