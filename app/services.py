@@ -124,7 +124,9 @@ def query_settings(settings: dict[str, Any]) -> QuerySettings:
                          hnsw_threshold=int(r.get("hnsw_threshold", 200_000)),
                          jieba_user_dict=r.get("jieba_user_dict"),
                          fusion_confidence_mid=_per_model_floats(r.get("fusion_confidence_mid"),
-                                                                 "retrieval.fusion_confidence_mid"))
+                                                                 "retrieval.fusion_confidence_mid"),
+                         feedback_docs=int(r.get("feedback_docs", 0)),
+                         feedback_weight=float(r.get("feedback_weight", 0.5)))
 
 
 def _per_model_floats(value: Any, key: str) -> tuple[tuple[str, float], ...]:

@@ -204,7 +204,8 @@ class MilvusKnowledgeBase(KnowledgeBaseCore):
         hits = retriever.search(query, k=k, mode=mode, candidates=q.candidates, fusion=q.fusion, rrf_k=q.rrf_k,
                                 dense_weight=q.dense_weight, rerank=rerank, rerank_top_n=q.rerank_top_n,
                                 query_vector=None if query_vector is None else np.asarray(query_vector),
-                                confidence_mid=q.confidence_mid_for(self.embedding_model))
+                                confidence_mid=q.confidence_mid_for(self.embedding_model),
+                                feedback_docs=q.feedback_docs, feedback_weight=q.feedback_weight)
         out = []
         for h in hits:
             row = rows.get(h.id)

@@ -50,6 +50,10 @@ class QuerySettings:
     # (embedding model id, dense confidence at which BM25 takes over in adaptive fusion); a model not
     # named gets retrieval.fusion.ShareGate's own (fitted with e5-small). See configs/default.yaml.
     fusion_confidence_mid: tuple[tuple[str, float], ...] = ()
+    # pseudo-relevance feedback of the dense query (retrieval.retriever.feedback_query): how many first
+    # dense hits the query vector moves towards (0 = off) and how far
+    feedback_docs: int = 0
+    feedback_weight: float = 0.5
 
     def confidence_mid_for(self, model_id: str) -> float | None:
         return dict(self.fusion_confidence_mid).get(model_id)

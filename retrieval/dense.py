@@ -199,6 +199,15 @@ class DenseIndex:
         self._sample = sample
         return sample
 
+    def vectors_of(self, ids: Sequence[int]) -> np.ndarray | None:
+        """The stored vectors of `ids` (rows in that order), or None when the index cannot give them
+        back; what pseudo-relevance feedback (retrieval.retriever) moves the query towards."""
+        try:
+            return np.vstack([self.cpu_index.reconstruct(int(i)) for i in ids]).astype(np.float32)
+        except (RuntimeError, ValueError) as exc:
+            log.debug("no vectors for feedback: %s", exc)
+            return None
+
     def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """Top-k (id, inner product) for one query vector."""
         return self.search_many(np.asarray(query, dtype=np.float32).reshape(1, -1), k)[0]

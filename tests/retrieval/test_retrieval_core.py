@@ -297,6 +297,58 @@ def test_retriever_reads_its_confidence_from_the_index_sample(tok):
     assert DenseIndex.build(np.arange(0), np.zeros((0, 16), np.float32), dim=16).sample_vectors() is None
 
 
+def _unit(*xs):
+    v = np.asarray(xs, dtype=np.float32)
+    return v / np.linalg.norm(v)
+
+
+def test_dense_feedback_moves_the_query_towards_its_first_hits():
+    """Pseudo-relevance feedback: a passage in the direction the first hits agree on (D, beside A and B)
+    overtakes one that resembles the query alone (C); off, or over an index that keeps no vectors, the
+    order is the plain one."""
+    from retrieval.retriever import HybridRetriever, feedback_query
+
+    q = _unit(1, 0, 0)
+    docs = [_unit(0.9, 0.44, 0), _unit(0.86, 0.5, 0), _unit(0.8, 0, 0.6), _unit(0.72, 0.7, 0)]  # A B C D
+    index = DenseIndex.build(np.arange(4), np.stack(docs))
+    r = HybridRetriever(None, index, None)
+    plain = [h.id for h in r.search("q", k=4, mode="dense", query_vector=q)]
+    cosines = {h.id: h.dense_score for h in r.search("q", k=4, mode="dense", query_vector=q)}
+    assert plain == [0, 1, 2, 3]
+    hits = r.search("q", k=4, mode="dense", query_vector=q, feedback_docs=2, feedback_weight=0.5)
+    moved = [h.id for h in hits]
+    assert moved[:2] == [0, 1] and moved.index(3) < moved.index(2)
+    # ranked by the moved query, but the cosine reported (and judged by the refusal floor) is the question's
+    assert {h.id: h.dense_score for h in hits} == pytest.approx(cosines)
+    assert hits[moved.index(3)].score > hits[moved.index(2)].score
+    expected = q + 0.5 * (docs[0] + docs[1]) / 2
+    np.testing.assert_allclose(feedback_query(index, q, [(0, 0.9), (1, 0.86)], 0.5),
+                               expected / np.linalg.norm(expected), rtol=1e-5)
+
+    class NoVectors:  # a dense view that cannot give vectors back (Milvus)
+        def __len__(self):
+            return 4
+
+        def search(self, qv, k):
+            return index.search(qv, k)
+
+    assert feedback_query(NoVectors(), q, [(0, 0.9)], 0.5) is None
+    blind = HybridRetriever(None, NoVectors(), None)
+    assert [h.id for h in blind.search("q", k=4, mode="dense", query_vector=q, feedback_docs=2,
+                                       feedback_weight=0.5)] == plain
+
+
+def test_feedback_settings_reach_the_query_settings(tmp_path):
+    from app.config import load_settings
+    from app.services import query_settings
+
+    assert (query_settings(load_settings(tmp_path)).feedback_docs, query_settings(load_settings(tmp_path))
+            .feedback_weight) == (0, 0.5)
+    (tmp_path / "config.yaml").write_text("retrieval:\n  feedback_docs: 7\n  feedback_weight: 0.25\n")
+    q = query_settings(load_settings(tmp_path))
+    assert (q.feedback_docs, q.feedback_weight) == (7, 0.25)
+
+
 def test_adaptive_fusion_with_one_list_keeps_its_order():
     from retrieval.fusion import adaptive_fusion
 
