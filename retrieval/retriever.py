@@ -116,7 +116,7 @@ def feedback_query(dense, qv: np.ndarray, top: Sequence[tuple[int, float]], weig
     """Pseudo-relevance feedback (Rocchio): the query vector plus `weight` times the mean of its first
     dense hits' vectors, normalised; None when the index cannot give vectors back (Milvus).
 
-    Why: a paraphrased question ("分公司……欠下的责任") sits between the articles it means and its own
+    Why: a paraphrased question ("工厂排污……承担责任吗") sits between the articles it means and its own
     wording; its first dense hits are mostly of the right chapter, and moving the query towards them
     pulls the article that shares their topic above one that only echoes the question's words. Measured
     on the Civil Code questions (`zhida eval-qa`, e5-small): 29 -> 30 of 35 answered and cited with 10
