@@ -37,12 +37,11 @@ _CHANGES = {"created", "modified", "deleted", "moved", "closed", "attrib"}
 class _ShutdownRaceFilter(logging.Filter):
     """Drops watchdog's ERROR for the emitter thread's last loop after the watch was closed.
 
-    watchdog (6.x and the installed 7.1; gorakhargosh/watchdog#963) stops an inotify emitter by closing
-    its inotify handle from the stopping thread; an emitter that had already passed its "keep running?" check then finds the
-    handle gone, logs "queue_events() called when the thread is inactive" at ERROR and returns as if
-    there were no events. Nothing is lost (we are stopping), but a user pressing Ctrl-C would read an
-    ERROR line after "stopped watching", so that one message is filtered; every other watchdog record
-    passes.
+    watchdog (6.x and the installed 7.1; gorakhargosh/watchdog#963) stops an inotify emitter by closing its
+    inotify handle from the stopping thread; an emitter that had already passed its "keep running?" check then
+    finds the handle gone, logs "queue_events() called when the thread is inactive" at ERROR and returns as if
+    there were no events. Nothing is lost (we are stopping), but a user pressing Ctrl-C would read an ERROR line
+    after "stopped watching", so that one message is filtered; every other watchdog record passes.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:

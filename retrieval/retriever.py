@@ -116,14 +116,14 @@ def feedback_query(dense, qv: np.ndarray, top: Sequence[tuple[int, float]], weig
     """Pseudo-relevance feedback (Rocchio): the query vector plus `weight` times the mean of its first
     dense hits' vectors, normalised; None when the index cannot give vectors back (Milvus).
 
-    Why: a paraphrased question ("工厂排污……承担责任吗") sits between the articles it means and its own
-    wording; its first dense hits are mostly of the right chapter, and moving the query towards them
-    pulls the article that shares their topic above one that only echoes the question's words. Measured
-    on the Civil Code questions (`zhida eval-qa`, e5-small): 29 -> 30 of 35 answered and cited with 10
-    hits at weight 0.5, 8 of 8 still refused; use-multilingual 23 -> 24; dense MRR@10 of the gold article
-    0.752 -> 0.787 (0.76-0.80 for 8-20 hits at 0.3-0.5). Off by default (retrieval.feedback_docs: 0):
-    it loses on all three `zhida eval` sets (hybrid MRR@10 .9877/.9602/.9217 -> .9871/.9586/.9179). The refusal floor keeps reading the cosine
-    with the question itself (HybridRetriever._question_cosines)."""
+    Why: a paraphrased question ("工厂排污……承担责任吗") sits between the articles it means and its own wording; its
+    first dense hits are mostly of the right chapter, and moving the query towards them pulls the article that
+    shares their topic above one that only echoes the question's words. Measured on the Civil Code questions
+    (`zhida eval-qa`, e5-small): 29 -> 30 of 35 answered and cited with 10 hits at weight 0.5, 8 of 8 still
+    refused; use-multilingual 23 -> 24; dense MRR@10 of the gold article 0.752 -> 0.787 (0.76-0.80 for 8-20 hits
+    at 0.3-0.5). Off by default (retrieval.feedback_docs: 0): it loses on all three `zhida eval` sets (hybrid
+    MRR@10 .9877/.9602/.9217 -> .9871/.9586/.9179). The refusal floor keeps reading the cosine with the question
+    itself (HybridRetriever._question_cosines)."""
     vectors_of = getattr(dense, "vectors_of", None)
     vecs = vectors_of([i for i, _ in top]) if callable(vectors_of) else None
     if vecs is None or not len(vecs):
