@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Callable, Mapping, Sequence
 
 from knowledge.types import RetrievedChunk
@@ -55,13 +54,12 @@ def states_quantity(text: str) -> bool:
     return _QUANTITY.search(text) is not None
 
 
-@lru_cache(maxsize=1)
 def _general_idf() -> tuple[dict[str, float], float]:
-    """jieba's IDF table of general Chinese (in the jieba package): how informative a word is."""
-    import jieba.analyse
+    """jieba's IDF table of general Chinese: how informative a word is (the table BM25's query-term
+    weights read too, loaded once: retrieval.term_weights)."""
+    from retrieval.term_weights import general_idf
 
-    table = jieba.analyse.default_tfidf
-    return table.idf_freq, table.median_idf
+    return general_idf()
 
 
 def asked_for(question: str) -> str:

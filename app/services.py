@@ -126,7 +126,8 @@ def query_settings(settings: dict[str, Any]) -> QuerySettings:
                          fusion_confidence_mid=_per_model_floats(r.get("fusion_confidence_mid"),
                                                                  "retrieval.fusion_confidence_mid"),
                          feedback_docs=int(r.get("feedback_docs", 0)),
-                         feedback_weight=float(r.get("feedback_weight", 0.5)))
+                         feedback_weight=float(r.get("feedback_weight", 0.5)),
+                         weigh_query_terms=bool(r.get("weigh_query_terms", True)))
 
 
 def _per_model_floats(value: Any, key: str) -> tuple[tuple[str, float], ...]:

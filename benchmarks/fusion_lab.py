@@ -24,6 +24,20 @@ from retrieval.sparse import B, K1
 DEPTH = 100
 
 
+def _term_weight():
+    """BM25's query-term weights as the product applies them (retrieval.term_weights), or None when the
+    configuration turns them off (retrieval.weigh_query_terms)."""
+    from app.services import query_settings
+    from retrieval.term_weights import general_term_weight
+
+    return general_term_weight if query_settings(settings()).weigh_query_terms else None
+
+
+def _bm25_key() -> list:
+    """What the cached lists depend on beyond the KB: BM25's k1, b and query-term weighting."""
+    return [K1, B] + (["general-idf"] if _term_weight() is not None else [])
+
+
 def _confidence(idx, dense, query_vector) -> float | None:
     """The dense confidence adaptive fusion computes for this query (retrieval.fusion.dense_confidence)."""
     from retrieval.fusion import dense_confidence
@@ -43,7 +57,9 @@ def _sparse_upper(idx, tok):
     row_max = np.zeros(w.shape[0], dtype=np.float64)
     nz = np.diff(w.indptr) > 0
     row_max[nz] = np.maximum.reduceat(w.data, w.indptr[:-1][nz])
-    return lambda question: float(sum(row_max[idx.sparse.vocab[t]] for t in tok(question) if t in idx.sparse.vocab))
+    weight = _term_weight() or (lambda t: 1.0)
+    return lambda question: float(sum(row_max[idx.sparse.vocab[t]] * weight(t) for t in tok(question)
+                                      if t in idx.sparse.vocab))
 
 
 def _query_lists(idx, tok, question: str, v, upper_of) -> dict:
@@ -52,9 +68,9 @@ def _query_lists(idx, tok, question: str, v, upper_of) -> dict:
     import numpy as np
 
     dense = idx.dense.search(v, DEPTH)
-    sparse = idx.sparse.search(question, DEPTH, tok)
+    sparse = idx.sparse.search(question, DEPTH, tok, term_weight=_term_weight())
     union = sorted({i for i, _ in dense[:50]} | {i for i, _ in sparse[:50]})
-    all_bm25 = idx.sparse.scores(tok(question))
+    all_bm25 = idx.sparse.scores(tok(question), _term_weight())
     pos = {int(d): n for n, d in enumerate(idx.sparse.ids)}
     vecs = idx.dense.cpu_index.reconstruct_batch(np.asarray(union, dtype=np.int64))
     full = {str(i): [float(vec @ v), float(all_bm25[pos[i]])] for i, vec in zip(union, vecs)}
@@ -94,7 +110,7 @@ def ranked_lists(ds_dir: Path, embedding: str | None = None) -> dict:
         kb = cat.open("eval")
         generation = db.generation(kb.conn)
         data = json.loads(cache.read_text()) if cache.exists() else None
-        if data is not None and (data.get("generation"), data.get("bm25")) != (generation, [K1, B]):
+        if data is not None and (data.get("generation"), data.get("bm25")) != (generation, _bm25_key()):
             data = None  # the KB changed since the lists were taken (new chunks), or BM25's k1/b did
         if data is not None:
             if any("dense_confidence" not in q for q in data["queries"]):  # cached before it was recorded
@@ -115,7 +131,7 @@ def ranked_lists(ds_dir: Path, embedding: str | None = None) -> dict:
         upper_of = _sparse_upper(idx, tok)
         out = [{"gold": list(q.gold_ids), **_query_lists(idx, tok, q.question, v, upper_of)} for q, v in zip(qs, qv)]
         data = {"queries": out, "row2pid": {str(k): v for k, v in row2pid.items()}, "generation": generation,
-                "bm25": [K1, B]}
+                "bm25": _bm25_key()}
         cache.write_text(json.dumps(data, ensure_ascii=False))
         return data
 

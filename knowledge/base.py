@@ -462,7 +462,8 @@ class KnowledgeBase(KnowledgeBaseCore):
                                 dense_weight=q.dense_weight, rerank=rerank, rerank_top_n=q.rerank_top_n,
                                 query_vector=query_vector, within=within,
                                 confidence_mid=q.confidence_mid_for(self.embedding_model),
-                                feedback_docs=q.feedback_docs, feedback_weight=q.feedback_weight)
+                                feedback_docs=q.feedback_docs, feedback_weight=q.feedback_weight,
+                                weigh_query_terms=q.weigh_query_terms)
         with self._db_lock:
             if self._epoch != epoch:  # kb.sqlite was swapped mid-search: these ids belong to the old file
                 return self.search(query, k=k, mode=mode, rerank=rerank, query_vector=query_vector,

@@ -205,7 +205,9 @@ class MilvusKnowledgeBase(KnowledgeBaseCore):
                                 dense_weight=q.dense_weight, rerank=rerank, rerank_top_n=q.rerank_top_n,
                                 query_vector=None if query_vector is None else np.asarray(query_vector),
                                 confidence_mid=q.confidence_mid_for(self.embedding_model),
-                                feedback_docs=q.feedback_docs, feedback_weight=q.feedback_weight)
+                                feedback_docs=q.feedback_docs, feedback_weight=q.feedback_weight,
+                                # Milvus's BM25 takes a bag of terms (hashed): no per-term weights
+                                weigh_query_terms=False)
         out = []
         for h in hits:
             row = rows.get(h.id)

@@ -54,6 +54,8 @@ class QuerySettings:
     # dense hits the query vector moves towards (0 = off) and how far
     feedback_docs: int = 0
     feedback_weight: float = 0.5
+    # BM25 query terms weighted by their idf in Chinese at large (retrieval.term_weights); local stores only
+    weigh_query_terms: bool = True
 
     def confidence_mid_for(self, model_id: str) -> float | None:
         return dict(self.fusion_confidence_mid).get(model_id)

@@ -12,6 +12,7 @@ from retrieval.fusion import (DEFAULT_GATE, adaptive_fusion, dense_confidence, r
                               weighted_fusion)
 from retrieval.rerank import rerank as rerank_hits
 from retrieval.sparse import BM25Index
+from retrieval.term_weights import general_term_weight
 from retrieval.types import Hit
 
 MODES = ("dense", "sparse", "hybrid")
@@ -33,12 +34,15 @@ class HybridRetriever:
                rrf_k: int = 60, dense_weight: float = 0.5, rerank: bool = False, rerank_top_n: int = 20,
                query_vector: np.ndarray | None = None, within: Collection[int] | None = None,
                timings: dict[str, float] | None = None, confidence_mid: float | None = None,
-               feedback_docs: int = 0, feedback_weight: float = 0.0) -> list[Hit]:
+               feedback_docs: int = 0, feedback_weight: float = 0.0,
+               weigh_query_terms: bool = False) -> list[Hit]:
         """Top-k hits. `within` (row ids) limits both retrievers to those rows (chosen documents);
         `timings`, when given, receives each stage's seconds (embed, dense, sparse, fusion, rerank) so a
         benchmark can say where a query's time goes; `confidence_mid` is this embedding model's calibrated
         ShareGate.dense_mid for adaptive fusion (None: the gate's own); `feedback_docs` > 0 searches the
-        dense index a second time with the query moved towards its first hits (see feedback_query)."""
+        dense index a second time with the query moved towards its first hits (see feedback_query);
+        `weigh_query_terms` scales each BM25 query term by its idf in Chinese at large
+        (retrieval.term_weights: a corpus's own idf overrates the function words of a colloquial question)."""
         if mode not in MODES:
             raise ValueError(f"unknown retrieval mode {mode!r}; choose one of {', '.join(MODES)}")
         if fusion not in FUSIONS:
@@ -62,8 +66,9 @@ class HybridRetriever:
                                        else self.dense.search_within(qv, depth, list(within)))
             marks["dense"], t = clock() - t, clock()
         if mode in ("sparse", "hybrid") and self.sparse is not None and len(self.sparse):
-            ranked["sparse"] = (self.sparse.search(query, depth, self.tokenizer) if within is None
-                                else self.sparse.search(query, depth, self.tokenizer, within))
+            extra = {"term_weight": general_term_weight} if weigh_query_terms else {}
+            ranked["sparse"] = (self.sparse.search(query, depth, self.tokenizer, **extra) if within is None
+                                else self.sparse.search(query, depth, self.tokenizer, within, **extra))
             marks["sparse"], t = clock() - t, clock()
         if mode == "hybrid":
             if fusion == "adaptive":
@@ -121,9 +126,10 @@ def feedback_query(dense, qv: np.ndarray, top: Sequence[tuple[int, float]], weig
     shares their topic above one that only echoes the question's words. Measured on the Civil Code questions
     (`zhida eval-qa`, e5-small): 29 -> 30 of 35 answered and cited with 10 hits at weight 0.5, 8 of 8 still
     refused; use-multilingual 23 -> 24; dense MRR@10 of the gold article 0.752 -> 0.787 (0.76-0.80 for 8-20 hits
-    at 0.3-0.5). Off by default (retrieval.feedback_docs: 0): it loses on all three `zhida eval` sets (hybrid
-    MRR@10 .9877/.9602/.9217 -> .9871/.9586/.9179). The refusal floor keeps reading the cosine with the question
-    itself (HybridRetriever._question_cosines)."""
+    at 0.3-0.5); with BM25's query words weighted (retrieval.term_weights) 30 -> 31. Off by default
+    (retrieval.feedback_docs: 0): it loses on all three `zhida eval` sets (hybrid MRR@10 .9884/.9597/.9222 ->
+    .9871/.9580/.9169 with the weights, below BM25 on drcd). The refusal floor keeps reading the cosine with
+    the question itself (HybridRetriever._question_cosines)."""
     vectors_of = getattr(dense, "vectors_of", None)
     vecs = vectors_of([i for i, _ in top]) if callable(vectors_of) else None
     if vecs is None or not len(vecs):

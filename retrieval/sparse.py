@@ -164,12 +164,15 @@ class BM25Index:
         builder.add(np.asarray(ids, dtype=np.int64), np.asarray(keys, dtype=np.int64), tokens_for)
         return builder.finish(), builder.tokenised
 
-    def scores(self, query_tokens: Sequence[str]) -> np.ndarray:
-        """BM25 score of every document (rank-bm25's get_scores: repeated query terms count again).
+    def scores(self, query_tokens: Sequence[str], term_weight: Callable[[str], float] | None = None) -> np.ndarray:
+        """BM25 score of every document (rank-bm25's get_scores: repeated query terms count again), each
+        query term's contribution scaled by `term_weight(term)` when given (retrieval.term_weights).
 
         Only the query terms' postings are read (a memory-mapped index pages in just those) and summed
         with one bincount: no sparse-matrix product, no per-document Python loop."""
-        counts = Counter(t for t in query_tokens if t in self.vocab)
+        counts: Counter[str] | dict[str, float] = Counter(t for t in query_tokens if t in self.vocab)
+        if term_weight is not None:
+            counts = {t: m * term_weight(t) for t, m in counts.items() if m * term_weight(t) > 0}
         if not counts:
             return np.zeros(len(self), dtype=np.float32)
         docs, weights = [], []
@@ -182,10 +185,10 @@ class BM25Index:
         return np.bincount(np.concatenate(docs), weights=np.concatenate(weights),
                            minlength=len(self)).astype(np.float32)
 
-    def search_tokens(self, query_tokens: Sequence[str], k: int,
-                      within: Collection[int] | None = None) -> list[tuple[int, float]]:
+    def search_tokens(self, query_tokens: Sequence[str], k: int, within: Collection[int] | None = None,
+                      term_weight: Callable[[str], float] | None = None) -> list[tuple[int, float]]:
         """Top-k (id, score) with a positive score; `within`: among those ids only."""
-        s = self.scores(query_tokens)
+        s = self.scores(query_tokens, term_weight)
         if within is not None:
             s[~np.isin(self.ids, np.fromiter(within, dtype=np.int64, count=len(within)))] = 0
         positive = np.flatnonzero(s > 0)
@@ -199,8 +202,9 @@ class BM25Index:
         return [(int(i), float(v)) for i, v in zip(self.ids[order].tolist(), s[order].tolist())]
 
     def search(self, query: str, k: int, tokenizer: Callable[[str], list[str]],
-               within: Collection[int] | None = None) -> list[tuple[int, float]]:
-        return self.search_tokens(tokenizer(query), k, within)
+               within: Collection[int] | None = None,
+               term_weight: Callable[[str], float] | None = None) -> list[tuple[int, float]]:
+        return self.search_tokens(tokenizer(query), k, within, term_weight)
 
     # --- persistence: a folder of .npy + .json, written to a temp dir and renamed into place
     def save(self, folder: str | Path) -> None:

