@@ -178,9 +178,12 @@ def fallback_note(reason: str, lang: str) -> str:
 
 def answer_stream(question: str, chunks: Sequence[RetrievedChunk], *, llm=None, history: Sequence[dict] = (),
                   settings: dict | None = None, timings: dict[str, float] | None = None,
-                  query: str = "", known: Callable[[str], bool] | None = None) -> Iterator[Event]:
+                  query: str = "", known: Callable[[str], bool] | None = None,
+                  similar: Callable[[str, list[str]], list[float]] | None = None) -> Iterator[Event]:
     """Stream an answer: 'token' events as text is produced, then one 'done' event with the Answer
-    (or an 'error' event, then 'done' with what was produced, if the backend fails mid-answer)."""
+    (or an 'error' event, then 'done' with what was produced, if the backend fails mid-answer).
+    `known` and `similar` are the knowledge base's vocabulary check and embedding cosines, for the
+    refusal (app.evidence.judge)."""
     cfg = (settings or {}).get("answer", {})
     max_chars = int(cfg.get("max_context_chars", 6000))
     llm = llm or Extractive()
@@ -198,7 +201,7 @@ def answer_stream(question: str, chunks: Sequence[RetrievedChunk], *, llm=None, 
                                            timings_ms=timings, passages=chunks, query=query or question,
                                            usage=usage))
 
-    verdict = judge(query or question, chunks, cfg, known)
+    verdict = judge(query or question, chunks, cfg, known, similar)
     if verdict.refuse:
         log.info("refused %r: %s", question[:80], verdict.reason)
         text = REFUSAL[lang]

@@ -35,7 +35,7 @@ def ask_stream(kb, question: str, settings: dict, llm, *, history: Sequence[dict
     query, chunks, timings = retrieve(kb, question, settings, llm, history=history, k=k, mode=mode, rerank=rerank,
                                       documents=documents)
     yield from answer_stream(question, chunks, llm=llm, history=history, settings=settings, timings=timings,
-                             query=query, known=kb.knows)
+                             query=query, known=kb.knows, similar=kb.similarities)
 
 
 def ask_timed(kb, question: str, settings: dict, llm, **kwargs):

@@ -102,10 +102,55 @@ def similarity(chunks: Sequence[RetrievedChunk]) -> float | None:
     return max(scores) if scores else None
 
 
+_HAS_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_HAS_LATIN = re.compile(r"[A-Za-z]{2,}")
+
+
+def part_in_language(text: str, lang: str) -> str:
+    """The sentences of a passage written in `lang` ("zh": holding Chinese characters, "en": Latin words
+    and no Chinese), joined; "" unless the passage mixes both (a 中英对照 policy, a bilingual manual)."""
+    from app.extractive import sentences
+
+    zh, en = [], []
+    for sent in sentences(text):
+        if _HAS_CJK.search(sent.text):
+            zh.append(sent.text)
+        elif _HAS_LATIN.search(sent.text):
+            en.append(sent.text)
+    if not zh or not en:
+        return ""
+    return "\n".join(zh if lang == "zh" else en)
+
+
+def similarity_in_language(question: str, chunks: Sequence[RetrievedChunk],
+                           similar: Callable[[str, list[str]], list[float]] | None) -> float | None:
+    """The best cosine of the question with the part of each bilingual passage in the question's own
+    language, or None when no passage mixes languages (or nothing can embed).
+
+    Why: a passage holding the same text in Chinese and English embeds between the two, so an English
+    question's cosine with it falls below the floor a monolingual passage clears (e5-small: "How long do
+    refunds take?" 0.845 against a 中英对照 refund paragraph with its heading, 0.909 against its English
+    sentences, floor 0.87). The floor was calibrated on monolingual passages, which is what the part in
+    the question's language is, so the same floor applies to it."""
+    if similar is None:
+        return None
+    from app.answering import language_of
+
+    lang = language_of(question)
+    parts = [p for p in (part_in_language(c.text, lang) for c in chunks) if p]
+    if not parts:
+        return None
+    scores = similar(question, parts)
+    return max(scores) if scores else None
+
+
 def judge(question: str, chunks: Sequence[RetrievedChunk], cfg: Mapping,
-          known: Callable[[str], bool] | None = None) -> Verdict:
+          known: Callable[[str], bool] | None = None,
+          similar: Callable[[str, list[str]], list[float]] | None = None) -> Verdict:
     """Refuse or answer, with the reason. `cfg` is the `answer:` settings; `known(word)` says whether
-    the documents use a word at all (the knowledge base's vocabulary), when the caller can tell."""
+    the documents use a word at all (the knowledge base's vocabulary), when the caller can tell;
+    `similar(question, texts)` gives the knowledge base's embedding cosines of the question with other
+    texts (for bilingual passages: `similarity_in_language`), when the caller can."""
     if not chunks:
         return Verdict(True, "nothing retrieved")
     top = list(chunks[:5])
@@ -119,7 +164,10 @@ def judge(question: str, chunks: Sequence[RetrievedChunk], cfg: Mapping,
     sim = similarity(top)
     if floor is not None and sim is not None:
         if sim < float(floor) and cov < float(cfg.get("weak_match_coverage", 0.6)):
-            return Verdict(True, f"similarity {sim:.3f} < {floor} and coverage {cov:.2f}")
+            own = similarity_in_language(question, top, similar)
+            if own is None or own < float(floor):
+                return Verdict(True, f"similarity {sim:.3f} < {floor} and coverage {cov:.2f}"
+                               + (f" (in the question's language {own:.3f})" if own is not None else ""))
     elif cov < float(cfg.get("min_coverage", 0.4)):
         return Verdict(True, f"coverage {cov:.2f} < {cfg.get('min_coverage', 0.4)} (no calibrated similarity)")
     if asks_quantity(question) and not states_quantity(top[0].text):

@@ -14,6 +14,7 @@ from typing import Callable, Iterable, Sequence
 
 from contextlib import contextmanager
 
+import numpy as np
 from filelock import FileLock, Timeout
 
 from ingest import LoadOptions
@@ -104,6 +105,16 @@ class KnowledgeBaseCore:
         """Whether the knowledge base's text uses `word` anywhere (every token of it). A store that
         cannot tell says True, so nothing is refused on its account."""
         return True
+
+    def similarities(self, query: str, texts: Sequence[str]) -> list[float]:
+        """Cosines of `query` with each of `texts` by this knowledge base's embedding model, embedded
+        as a question and as passages, like a search's dense scores (the refusal's second look at a
+        passage written in two languages: app.evidence.similarity_in_language)."""
+        if not texts:
+            return []
+        emb = self.embedder()
+        q = np.asarray(emb.embed_query(query), dtype=np.float32).reshape(-1)
+        return (np.asarray(emb.embed_documents(list(texts)), dtype=np.float32) @ q).tolist()
 
     def tokenizer(self) -> Tokenizer:
         if self._tokenizer is None:

@@ -298,23 +298,23 @@ class AppContext(IngestJobs):
         if llm and llm not in self.llm_choices():
             raise ApiError(400, f"unknown llm {llm!r}; choose one of {', '.join(self.llm_choices())}", "bad_request")
         model = self.llm(llm)
-        query, chunks, timings, known = self._retrieve(name, question, model, list(history or []),
-                                                       {**self._query_args(k, mode, rerank), **_scope(documents)})
+        query, chunks, timings, kb = self._retrieve(name, question, model, list(history or []),
+                                                    {**self._query_args(k, mode, rerank), **_scope(documents)})
         from app.answering import answer_stream
 
         stream = answer_stream(question, chunks, llm=model, history=list(history or []), settings=self.settings,
-                               timings=timings, query=query, known=known)
+                               timings=timings, query=query, known=kb.knows, similar=kb.similarities)
         return self._events(stream)
 
     @translated
     def _retrieve(self, name: str, question: str, model, history: list[dict], args: dict[str, Any]):
         """The follow-up made standalone (app.follow_up, the same rewrite `zhida chat` uses), searched, and the
-        KB's vocabulary check for the refusal: eager, so a knowledge-layer error is an HTTP status before
-        any streaming."""
+        KB (its vocabulary check and cosines serve the refusal): eager, so a knowledge-layer error is an HTTP
+        status before any streaming."""
         from app.asking import retrieve
 
         kb = self._open(name)
-        return (*retrieve(kb, question, self.settings, model, history=history, **args), kb.knows)
+        return (*retrieve(kb, question, self.settings, model, history=history, **args), kb)
 
     def _events(self, stream) -> Iterator[dict[str, Any]]:
         try:

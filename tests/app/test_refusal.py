@@ -130,3 +130,50 @@ def test_a_long_article_is_quoted_as_its_head_and_the_matching_items_within_the_
     body = a[:-len("[1]")]
     assert a.endswith("[1]") and body.startswith("第九十九条") and "解决争议的方法" in body
     assert len(body) <= 160 + len("……") and "……" in body  # head, gap, the matching item
+
+
+BILINGUAL_POLICY = """# 退换货政策 Return policy
+
+收到退回的商品后，我们会在14天内退款。Refunds are issued within 14 days of receiving the returned item.
+
+订单会在两个工作日内发出。Orders ship within two business days.
+"""
+
+
+def test_an_english_question_over_a_bilingual_paragraph_is_answered_and_an_unrelated_one_refused(tmp_path):
+    """A 中英对照 paragraph embeds between its two languages, so an English question's cosine with it falls
+    below e5-small's floor (0.845 < 0.87); its English sentences alone clear it (0.909), and that second
+    look answers. A question the paragraph does not answer stays refused."""
+    from app import services
+    from app.asking import ask
+    from app.config import load_settings
+    from app.llms.base import Extractive
+    from retrieval import load_embedder
+    from retrieval.errors import ModelLoadError
+
+    try:
+        load_embedder("e5-small")
+    except ModelLoadError as exc:
+        pytest.skip(f"e5-small cannot load here: {exc}")
+    (tmp_path / "policy.md").write_text(BILINGUAL_POLICY, encoding="utf-8")
+    s = load_settings()
+    kb = services.catalog(s, home=tmp_path / "home").create("kb")
+    kb.ingest([tmp_path / "policy.md"])
+    question = "How long do refunds take?"
+    floor = s["answer"]["min_similarity"]["e5-small"]
+    assert max(c.hit.dense_score for c in kb.search(question)) < floor  # the whole paragraph alone is refused
+    a = ask(kb, question, s, Extractive())
+    assert not a.refused, a
+    assert "14 days" in a.text and any("14 days" in c.text for c in a.citations)
+    assert ask(kb, "What is the boiling point of water at sea level?", s, Extractive()).refused
+    assert not ask(kb, "退款要多久？", s, Extractive()).refused
+
+
+def test_the_part_of_a_passage_in_the_questions_language_exists_only_for_mixed_passages():
+    from app.evidence import part_in_language
+
+    mixed = "收到退回的商品后，我们会在14天内退款。Refunds are issued within 14 days.\n\n订单两天内发出。Orders ship in two days."
+    assert part_in_language(mixed, "en") == "Refunds are issued within 14 days.\nOrders ship in two days."
+    assert part_in_language(mixed, "zh") == "收到退回的商品后，我们会在14天内退款。\n订单两天内发出。"
+    assert part_in_language("收养应当向民政部门登记。第1105条。", "en") == ""  # no English sentence: not mixed
+    assert part_in_language("Refunds are issued within 14 days.", "en") == ""
