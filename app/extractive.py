@@ -1,9 +1,10 @@
 """Extractive answers: quote the unit of the documents that answers the question, cited.
 
 No language model. The answer is the best-matching complete unit of one passage — a short article or
-clause with its list items whole, or, in a long passage, the best-matching sentence with the sentences
-around it in document order (a list's lead-in stays with its items) — and a second passage only when
-it matches nearly as well and adds question words the first does not hold. Nothing else is padded on.
+clause with its list items whole, one paragraph of prose whole, or otherwise the best-matching sentence
+with the sentences around it in document order, in prose within its paragraph (a list's lead-in stays
+with its items) — and a second passage only when it matches nearly as well and adds question words the
+first does not hold. Nothing else is padded on.
 
 Sentences are scored by the question's words weighted log(1 + N/df) over the N candidate sentences, so
 a rare word (a name, a number, a legal term) outweighs one every passage repeats. Which passage wins
@@ -64,13 +65,43 @@ def _tokens(text: str) -> set[str]:
     return tokens(text)
 
 
-def _window(text: str, sents: list[_Sentence], best: int, limit: int) -> tuple[int, int]:
-    """Span of the best sentence grown by its neighbours in document order, within `limit` characters.
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+
+
+_TITLE_LINE = re.compile(r"[^\n。！？；.!?;:：]{1,40}")
+
+
+def _paragraph_of(text: str, sents: list[_Sentence]) -> list[int]:
+    """Each sentence's paragraph number (paragraphs are separated by a blank line). A title line (one
+    short line with no sentence punctuation, as a plain-text file starts) belongs to the paragraph
+    after it: the question names the title's subject, the answer is in the text under it; and a
+    paragraph after a lead-in ending in a colon belongs to the lead-in ("From the command line:" and
+    the command)."""
+    breaks = [m.start() for m in _PARAGRAPH_BREAK.finditer(text)]
+    bounds = [0] + [m.end() for m in _PARAGRAPH_BREAK.finditer(text)]
+    texts = [text[start:breaks[n] if n < len(breaks) else len(text)].strip() for n, start in enumerate(bounds)]
+    # a title joins the paragraph after it, and so does whatever follows a lead-in ending in a colon
+    # (its list, its code block): paragraph n takes the number of the paragraph it belongs to
+    owner = list(range(len(texts)))
+    for n in range(len(texts) - 2, -1, -1):
+        if _TITLE_LINE.fullmatch(texts[n]):
+            owner[n] = owner[n + 1]
+    for n in range(1, len(texts)):
+        if texts[n - 1].endswith((":", "：")):
+            owner[n] = owner[n - 1]
+    return [owner[sum(1 for b in breaks if b < s.start)] for s in sents]
+
+
+def _window(text: str, sents: list[_Sentence], best: int, limit: int,
+            same_paragraph: bool = False) -> tuple[int, int]:
+    """Span of the best sentence grown by its neighbours in document order, within `limit` characters
+    (and, with `same_paragraph`, within the best sentence's paragraph: prose moves to another topic there).
 
     A list item pulls in its lead-in (the sentence ending in ： before the items); a lead-in pulls in
     its items; otherwise the window grows after the best sentence first (answers follow their topic
     sentence), then before it."""
     lo = hi = best
+    para = _paragraph_of(text, sents) if same_paragraph else [0] * len(sents)
     length = lambda a, b: sents[b].end - sents[a].start  # noqa: E731
     if _ITEM.match(sents[best].text):
         head = best
@@ -81,28 +112,34 @@ def _window(text: str, sents: list[_Sentence], best: int, limit: int) -> tuple[i
     if sents[hi].text.rstrip().endswith(("：", ":")):
         while hi + 1 < len(sents) and _ITEM.match(sents[hi + 1].text) and length(lo, hi + 1) <= limit:
             hi += 1
+    after = lambda: hi + 1 < len(sents) and length(lo, hi + 1) <= limit and para[hi + 1] == para[hi]  # noqa: E731
+    before = lambda: lo > 0 and length(lo - 1, hi) <= limit and para[lo - 1] == para[lo]  # noqa: E731
     grew = True
     while grew:
         grew = False
-        if hi + 1 < len(sents) and length(lo, hi + 1) <= limit and (hi - best) <= (best - lo):
+        if after() and (hi - best) <= (best - lo):
             hi += 1
             grew = True
-        elif lo > 0 and length(lo - 1, hi) <= limit:
+        elif before():
             lo -= 1
             grew = True
-        elif hi + 1 < len(sents) and length(lo, hi + 1) <= limit:
+        elif after():
             hi += 1
             grew = True
     return sents[lo].start, sents[hi].end
 
 
 def _unit_spans(text: str, sents: list[_Sentence], best: int, limit: int) -> list[tuple[int, int]]:
-    """The whole passage when it is one short unit; else the window around the best sentence, and in a
-    long article its head sentence too (before the window, with the text between left out)."""
+    """The whole passage when it is one short unit (an article, or prose of one paragraph); else the
+    window around the best sentence — in prose within its paragraph, in a long article with the
+    article's head sentence too (before the window, with the text between left out)."""
     body = text.strip()
-    if len(body) <= limit:
+    unit = bool(_UNIT_START.match(body))
+    if len(body) <= limit and (unit or not _PARAGRAPH_BREAK.search(body)):
         start = text.find(body)
         return [(start, start + len(body))]
+    if not unit:
+        return [_window(text, sents, best, limit, same_paragraph=True)]
     if _UNIT_START.match(body) and best > 0 and _ITEM.match(sents[best].text):
         lo, hi = _window(text, sents, best, max(1, limit - len(sents[0].text)))
         if lo <= sents[0].end:

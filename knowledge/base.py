@@ -503,10 +503,16 @@ class KnowledgeBase(KnowledgeBaseCore):
         return set(rows)
 
     def knows(self, word: str) -> bool:
-        """Whether any chunk holds every token of `word` (the BM25 vocabulary of the current index)."""
+        """Whether the documents use `word` (the BM25 vocabulary of the current index): every token of it,
+        or, for a compound they only write in parts, every one of its shorter words when those cover it
+        whole (文件格式 as 文件 and 格式: "支持的格式……文件"; 许可证 is not covered by 许可 alone)."""
         tokens = self.tokenizer()(word)
         vocab = self.refresh_indexes().sparse.vocab
-        return bool(tokens) and all(t in vocab for t in tokens)
+        if not tokens:
+            return False
+        if all(t in vocab for t in tokens):
+            return True
+        return covered_by_parts(word, tokens, vocab)
 
     def _texts(self, row_ids: list[int]) -> list[str]:
         with self._db_lock:
@@ -520,6 +526,19 @@ class KnowledgeBase(KnowledgeBaseCore):
             self.closed = True
             self.conn.close()
         self._close_idle_parser()  # never waits for a running ingest: it closes the worker when it ends
+
+
+def covered_by_parts(word: str, tokens: Sequence[str], vocab) -> bool:
+    """Whether the tokens of `word` shorter than it are all in `vocab` and together cover every character
+    of it (jieba's search mode splits a compound into the dictionary words inside it)."""
+    parts = [t for t in tokens if len(t) < len(word)]
+    covered: set[int] = set()
+    for part in parts:
+        start = word.find(part)
+        while start >= 0:
+            covered.update(range(start, start + len(part)))
+            start = word.find(part, start + 1)
+    return bool(parts) and len(covered) == len(word) and all(p in vocab for p in parts)
 
 
 class _LazyEmbedder:

@@ -112,6 +112,40 @@ def test_extractive_picks_the_answering_sentence_and_cites_it():
     assert "ten days" in en.text and en.citations[0].source == "/kb/policy.md"
 
 
+def _chunk(text: str, n: int = 1) -> RetrievedChunk:
+    return RetrievedChunk(f"p{n}", text, "/kb/guide.md", 0.9, hit=Hit(n, 0.9, ("dense",), dense_score=0.9))
+
+
+GUIDE = ("加密的 PDF 需要提供密码：用 --password 参数。\n\n"
+         "损坏的文件、空文件和不支持的格式都会在结果表里列出原因，其他文件照常导入。\n\n"
+         "扫描版 PDF（只有图片没有文字层）需要安装 OCR 扩展。没有安装时，知答会给出警告。")
+
+
+def test_a_prose_answer_is_the_paragraph_that_answers_not_the_whole_passage():
+    """A short passage of several paragraphs on different things is not one unit: only the paragraph holding
+    the best match is quoted (before, all three were, for a question about one)."""
+    a = answer("扫描版PDF怎么导入？", [_chunk(GUIDE)], llm=Extractive())
+    assert a.text == "扫描版 PDF（只有图片没有文字层）需要安装 OCR 扩展。没有安装时，知答会给出警告。[1]"
+    # one paragraph is still quoted whole, and so is an article with its paragraphs (款) and items
+    one = "扫描版 PDF 需要安装 OCR 扩展。没有安装时，知答会给出警告。"
+    assert answer("扫描版PDF怎么导入？", [_chunk(one)], llm=Extractive()).text == one + "[1]"
+    article = "第三百六十七条　设立居住权，当事人应当采用书面形式订立居住权合同。\n\n居住权合同一般包括下列条款：\n\n（一）住宅的位置；\n\n（二）居住权期限。"
+    assert answer("居住权合同包括哪些条款？", [_chunk(article)], llm=Extractive()).text.startswith("第三百六十七条")
+
+
+def test_a_title_line_and_a_lead_in_keep_what_belongs_to_them():
+    """A title line joins the paragraph under it (a plain-text file's first line), and a lead-in ending in a
+    colon keeps what it introduces (the command after "From the command line:")."""
+    titled = "泡泡战士\n\n泡泡战士由韩国Nexon开发与发行。中国大陆由盛大游戏运营。\n\n另一段讲别的事情。"
+    a = answer("泡泡战士在中国大陆由谁运营？", [_chunk(titled)], llm=Extractive())
+    assert "盛大游戏运营" in a.text and "另一段" not in a.text
+    led = "From the command line:\n\n```\nzhida ingest ~/Documents --kb policies\n```\n\nThe report lists every file."
+    from app.extractive import extractive_answer
+
+    b = extractive_answer("How do I add a folder from the command line?", [_chunk(led)])
+    assert "zhida ingest ~/Documents --kb policies" in b and "report" not in b
+
+
 def test_backend_failing_mid_answer_yields_an_error_and_a_final_answer():
     events = list(answer_stream("年假有几天？", ZH, llm=ScriptedLLM(["五天", "[1]", "never"], fail_after=2)))
     assert [e.type for e in events] == ["token", "token", "error", "done"]

@@ -455,3 +455,19 @@ def test_a_file_that_failed_under_older_loaders_is_tried_again_once(catalog, emb
     again = {f.path.rsplit("/", 1)[-1]: f for f in kb.ingest([folder]).files}
     assert again["page.txt"].status == "unchanged" and again["empty.txt"].status == "failed"
     assert embedder.embedded == embedded
+
+
+def test_the_vocabulary_check_knows_a_compound_the_documents_write_in_parts(catalog, tmp_path):
+    """The refusal's "asks for a word the documents never use" rule: 文件格式 is used when 文件 and 格式 are
+    (a guide saying 支持的格式 … 文件 answers 支持哪些文件格式？); 许可证 is not covered by 许可 alone."""
+    from knowledge.base import covered_by_parts
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "guide.md").write_text("支持的格式：PDF、DOCX。损坏的文件会列出原因。未经许可不得转载。", encoding="utf-8")
+    kb = catalog.create("vocab")
+    kb.ingest([folder])
+    assert kb.knows("格式") and kb.knows("文件格式")
+    assert not kb.knows("许可证") and not kb.knows("刑罚")
+    assert covered_by_parts("文件格式", ["文件", "格式", "文件格式"], {"文件", "格式"})
+    assert not covered_by_parts("许可证", ["许可", "许可证"], {"许可"})
