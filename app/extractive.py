@@ -140,7 +140,7 @@ def _unit_spans(text: str, sents: list[_Sentence], best: int, limit: int) -> lis
         return [(start, start + len(body))]
     if not unit:
         return [_window(text, sents, best, limit, same_paragraph=True)]
-    if _UNIT_START.match(body) and best > 0 and _ITEM.match(sents[best].text):
+    if best > 0 and _ITEM.match(sents[best].text):  # a long article: its head, then the matching items
         lo, hi = _window(text, sents, best, max(1, limit - len(sents[0].text)))
         if lo <= sents[0].end:
             return [(sents[0].start, hi)]
