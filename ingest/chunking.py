@@ -15,7 +15,8 @@ piece knows its article (`Chunk.unit`, `parent_start:parent_end`,
 `parent_text`). Text before the first article, and every section without
 articles, is split sentence-aware by langchain's RecursiveCharacterTextSplitter:
 paragraphs, lines, Chinese sentence ends (。！？；…), English sentence ends,
-clauses, words.
+clauses, words; a lead-in paragraph ending in a colon that the splitter left at
+the end of a piece moves to the next piece, with what it introduces.
 
 Every chunk's `char_start:char_end` is its span in the section's text:
 `section.text[char_start:char_end] == chunk.text`, except table pieces after
@@ -37,7 +38,8 @@ from ingest.units import Unit, find_units, heading_unit
 
 # Bumped when the same text would chunk differently; a KB records the version it was created with
 # (informational: a KB made by an older chunker keeps working, its changed files get this one).
-CHUNKER_VERSION = 2
+# 2: articles whole (ingest.units); 3: a lead-in ending in a colon moves to the piece with its list.
+CHUNKER_VERSION = 3
 
 if TYPE_CHECKING:
     from langchain_text_splitters import RecursiveCharacterTextSplitter
@@ -94,7 +96,32 @@ def split_text(text: str, settings: ChunkSettings) -> list[tuple[int, int]]:
         stripped = text.strip()
         start = text.find(stripped)
         return [(start, start + len(stripped))]
-    return _spans(text, _splitter(settings).split_text(text))
+    return _keep_lead_ins(text, _spans(text, _splitter(settings).split_text(text)), settings.chunk_size)
+
+
+def _keep_lead_ins(text: str, spans: list[tuple[int, int]], chunk_size: int) -> list[tuple[int, int]]:
+    """A piece that ends with a lead-in paragraph ("要使用大语言模型，可以把 answer.llm 设为：", "From the
+    command line:") hands it to the next piece, which holds what it introduces: the splitter fills pieces
+    paragraph by paragraph, so it cut between the two, and one chunk announced a list that the next held
+    without its subject. Only when the next piece still fits in `chunk_size` with the lead-in."""
+    out = list(spans)
+    for i in range(len(out) - 1):
+        start, end = out[i]
+        piece = text[start:end]
+        if not piece.endswith((":", "：")):
+            continue
+        cut = piece.rfind("\n\n")
+        if cut <= 0:
+            continue  # the piece is the lead-in alone
+        lead = start + cut + 2
+        while lead < end and text[lead].isspace():
+            lead += 1
+        if out[i + 1][1] - min(out[i + 1][0], lead) > chunk_size:
+            continue
+        before = text[start:lead].rstrip()
+        out[i] = (start, start + len(before))
+        out[i + 1] = (min(out[i + 1][0], lead), out[i + 1][1])
+    return out
 
 
 def split_table(text: str, settings: ChunkSettings) -> list[tuple[str, int, int]]:

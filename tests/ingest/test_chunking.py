@@ -111,3 +111,24 @@ def test_invariants_hold_on_shared_documents(parsed_shared, name):
     chunks = ingest.chunk_document(doc, settings, SHA)
     _check_invariants(doc, chunks, settings)
     assert chunks
+
+
+def test_a_lead_in_ending_in_a_colon_stays_with_what_it_introduces():
+    """The splitter fills pieces paragraph by paragraph, so it cut after 「……设为：」 and the next chunk held the
+    list without its subject; the lead-in now moves to the list's chunk (when that still fits)."""
+    intro = "回答默认使用抽取式模式，不需要大语言模型，直接从最相关的段落里挑出句子并标注出处。" * 3
+    lead = "要使用大语言模型，可以在配置里把 answer.llm 设为："
+    items = "\n".join(f"- 选项{i}：一种兼容的服务，在配置里填写它的地址和模型名称。" for i in range(5))
+    text = f"{intro}\n\n{lead}\n\n{items}\n\n之后重新启动服务即可生效。"
+    doc = _doc(Section(text, heading_path=("模型",)))
+    settings = ChunkSettings(chunk_size=240, chunk_overlap=40)
+    chunks = ingest.chunk_document(doc, settings, SHA)
+    _check_invariants(doc, chunks, settings)
+    holder = next(c for c in chunks if lead in c.text)
+    assert "选项0" in holder.text  # the lead-in and its first item in one chunk
+    assert not any(c.text.endswith("：") for c in chunks)
+    # without the move, the splitter's own cut leaves the lead-in at the end of the first chunk
+    from ingest.chunking import _spans, _splitter
+
+    raw = [text[s:e] for s, e in _spans(text, _splitter(settings).split_text(text))]
+    assert raw[0].endswith(lead)
