@@ -13,6 +13,7 @@ the passage as a whole and the words of a paraphrased question may not be the pa
 """
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from dataclasses import dataclass
@@ -77,8 +78,9 @@ def _paragraph_of(text: str, sents: list[_Sentence]) -> list[int]:
     after it: the question names the title's subject, the answer is in the text under it; and a
     paragraph after a lead-in ending in a colon belongs to the lead-in ("From the command line:" and
     the command)."""
-    breaks = [m.start() for m in _PARAGRAPH_BREAK.finditer(text)]
-    bounds = [0] + [m.end() for m in _PARAGRAPH_BREAK.finditer(text)]
+    gaps = list(_PARAGRAPH_BREAK.finditer(text))
+    breaks = [m.start() for m in gaps]
+    bounds = [0] + [m.end() for m in gaps]
     texts = [text[start:breaks[n] if n < len(breaks) else len(text)].strip() for n, start in enumerate(bounds)]
     # a title joins the paragraph after it, and so does whatever follows a lead-in ending in a colon
     # (its list, its code block): paragraph n takes the number of the paragraph it belongs to
@@ -89,7 +91,7 @@ def _paragraph_of(text: str, sents: list[_Sentence]) -> list[int]:
     for n in range(1, len(texts)):
         if texts[n - 1].endswith((":", "：")):
             owner[n] = owner[n - 1]
-    return [owner[sum(1 for b in breaks if b < s.start)] for s in sents]
+    return [owner[bisect.bisect_left(breaks, s.start)] for s in sents]
 
 
 def _window(text: str, sents: list[_Sentence], best: int, limit: int,

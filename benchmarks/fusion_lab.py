@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 from app.commands._common import settings, throwaway_catalog
@@ -24,9 +25,10 @@ from retrieval.sparse import B, K1
 DEPTH = 100
 
 
+@lru_cache(maxsize=1)
 def _term_weight():
     """BM25's query-term weights as the product applies them (retrieval.term_weights), or None when the
-    configuration turns them off (retrieval.weigh_query_terms)."""
+    configuration turns them off (retrieval.weigh_query_terms); read once, not per query."""
     from app.services import query_settings
     from retrieval.term_weights import general_term_weight
 

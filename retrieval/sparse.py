@@ -172,7 +172,8 @@ class BM25Index:
         with one bincount: no sparse-matrix product, no per-document Python loop."""
         counts: Counter[str] | dict[str, float] = Counter(t for t in query_tokens if t in self.vocab)
         if term_weight is not None:
-            counts = {t: m * term_weight(t) for t, m in counts.items() if m * term_weight(t) > 0}
+            weighed = {t: m * term_weight(t) for t, m in counts.items()}
+            counts = {t: w for t, w in weighed.items() if w > 0}
         if not counts:
             return np.zeros(len(self), dtype=np.float32)
         docs, weights = [], []

@@ -47,5 +47,3 @@ def general_term_weight(token: str) -> float:
     (~11.7, far above HIGH): a name, a number or an English word counts fully."""
     idf, median = general_idf()
     return min(1.0, max(0.0, (idf.get(token, median) - LOW) / (HIGH - LOW)))
-
-
