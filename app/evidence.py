@@ -17,11 +17,14 @@ gold passage removed) and are written next to the settings in configs/default.ya
 """
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 from knowledge.types import RetrievedChunk
+
+log = logging.getLogger(__name__)
 
 _CN_NUM = "零〇一二两三四五六七八九十百千万亿半"
 _ASKS_QUANTITY = re.compile(
@@ -140,7 +143,13 @@ def similarity_in_language(question: str, chunks: Sequence[RetrievedChunk],
     parts = [p for p in (part_in_language(c.text, lang) for c in chunks) if p]
     if not parts:
         return None
-    scores = similar(question, parts)
+    from retrieval.errors import ModelLoadError
+
+    try:
+        scores = similar(question, parts)
+    except ModelLoadError as exc:  # e.g. a remote embedding server gone since the search: decide without it
+        log.warning("could not compare the question with the bilingual passages' own-language part: %s", exc)
+        return None
     return max(scores) if scores else None
 
 

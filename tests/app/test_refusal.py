@@ -177,3 +177,19 @@ def test_the_part_of_a_passage_in_the_questions_language_exists_only_for_mixed_p
     assert part_in_language(mixed, "zh") == "收到退回的商品后，我们会在14天内退款。\n订单两天内发出。"
     assert part_in_language("收养应当向民政部门登记。第1105条。", "en") == ""  # no English sentence: not mixed
     assert part_in_language("Refunds are issued within 14 days.", "en") == ""
+
+
+def test_an_embedding_failure_in_the_bilingual_second_look_refuses_as_before_with_no_traceback(caplog):
+    """The second look re-embeds text after the search; a remote embedding server gone in between must not
+    turn the answer into an exception: the question is judged as if there were no second look."""
+    from retrieval.errors import ModelLoadError
+
+    def down(question, texts):
+        raise ModelLoadError("the embedding server at http://127.0.0.1:9/v1 failed 3 times")
+
+    cfg = {"min_similarity": {"e5-small": 0.87}, "weak_match_coverage": 0.6, "min_coverage": 0.4}
+    bilingual = [_chunk("收到退回的商品后，我们会在14天内退款。Refunds are issued within 14 days.", 0.84)]
+    verdict = judge("How long do refunds take?", bilingual, cfg, None, down)
+    assert verdict.refuse and verdict.reason.startswith("similarity 0.840 < 0.87")
+    assert "embedding server" in caplog.text
+    assert not judge("How long do refunds take?", bilingual, cfg, None, lambda q, t: [0.91]).refuse
